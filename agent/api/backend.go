@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"io"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// Backend is what the API server serves. The agent implements it. Errors
+// returned are k8s.io/apimachinery/pkg/api/errors values (NewNotFound,
+// NewInvalid, NewBadRequest, NewAlreadyExists, ...) so their metav1.Status
+// (code, reason, message, details) goes to the client unchanged; any other
+// error becomes a 500 InternalError.
+type Backend interface {
+	// ApplyPod creates the pod, or replaces the spec of an existing pod with the
+	// same namespace/name (which restarts it with the new spec). The pod is
+	// decoded but not yet defaulted or validated: the backend does both and
+	// returns NewInvalid listing every problem. It returns the stored pod.
+	ApplyPod(ctx context.Context, pod *v1.Pod) (stored *v1.Pod, created bool, err error)
+	// DeletePod stops the pod (gracePeriod nil = the pod's own) and forgets it
+	// once everything is removed. It returns the pod as it was when deletion
+	// began. wait=true returns only after everything is removed.
+	DeletePod(ctx context.Context, namespace, name string, gracePeriod *int64, wait bool) (*v1.Pod, error)
+	// GetPod returns a copy of the pod with its current status.
+	GetPod(ctx context.Context, namespace, name string) (*v1.Pod, error)
+	// ListPods returns copies of all pods, in namespace or in all if namespace is "".
+	ListPods(ctx context.Context, namespace string) ([]v1.Pod, error)
+	// WatchPods sends a copy of a pod each time its spec or status changes
+	// (Type "ADDED", "MODIFIED", "DELETED"), until ctx ends.
+	WatchPods(ctx context.Context, namespace string) (<-chan WatchEvent, error)
+	// PodLogs writes the CRI log of one container instance to w as plain lines.
+	// container "" means the only container (error if several). previous
+	// selects the instance before the current one. follow keeps writing until
+	// the instance exits or ctx ends.
+	PodLogs(ctx context.Context, namespace, name string, opts LogOptions, w io.Writer) error
+	// PodEvents returns the events recorded for one pod, oldest first.
+	PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error)
+	// Node returns the node object (labels, taints, capacity, conditions, ...).
+	Node(ctx context.Context) (*v1.Node, error)
+}
+
+// LogOptions select what PodLogs writes.
+type LogOptions struct {
+	Container  string
+	Previous   bool
+	Follow     bool
+	Timestamps bool
+	TailLines  *int64
+}
+
+// WatchEvent is one change seen by WatchPods.
+type WatchEvent struct {
+	Type string // ADDED, MODIFIED, DELETED
+	Pod  v1.Pod
+}

@@ -1,0 +1,219 @@
+// Package runtime is miniagent's narrow view of a container runtime: images,
+// pod sandboxes (namespaces shared by a pod's containers), containers and
+// their exit/OOM events. The agent only ever talks to this interface; the
+// containerd implementation lives in runtime/containerd and is the only code
+// in miniagent that imports containerd. runtime/fake is an in-memory
+// implementation for the agent's unit tests.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+)
+
+// Errors the agent classifies. Implementations wrap them (fmt.Errorf("...: %w", ErrNotFound)).
+var (
+	// ErrNotFound: the container, task, image or sandbox does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable: the runtime daemon cannot be reached right now.
+	ErrUnavailable = errors.New("runtime unavailable")
+)
+
+// Labels put on every container miniagent creates, so a restarted agent can
+// re-adopt them from the runtime.
+const (
+	LabelPodUID        = "io.miniagent.pod.uid"
+	LabelPodNamespace  = "io.miniagent.pod.namespace"
+	LabelPodName       = "io.miniagent.pod.name"
+	LabelContainerName = "io.miniagent.container.name"
+	LabelAttempt       = "io.miniagent.container.attempt" // restartCount of this instance, decimal
+	LabelInit          = "io.miniagent.container.init"    // "true" for init containers
+)
+
+// ImageInfo describes an image present in the runtime.
+type ImageInfo struct {
+	Ref        string // normalised reference, e.g. docker.io/library/busybox:latest
+	ID         string // what Kubernetes shows as imageID: <repo>@sha256:<manifest digest>
+	ConfigID   string // sha256:<config digest>
+	StopSignal string // the image's STOPSIGNAL ("" if unset)
+	Size       int64
+}
+
+// SandboxConfig is what a pod's shared namespaces are made from.
+type SandboxConfig struct {
+	PodUID       string
+	Namespace    string
+	Name         string
+	HostNetwork  bool
+	HostIPC      bool
+	CgroupParent string // pod-level cgroup path, e.g. /miniagent/besteffort/pod<uid>
+}
+
+// Sandbox is the set of namespaces the containers of one pod join.
+// Empty paths mean "the host's".
+type Sandbox struct {
+	PodUID       string
+	NetNSPath    string // bind-mounted network namespace (loopback up), "" for hostNetwork
+	IPCNSPath    string // bind-mounted IPC namespace, "" for hostIPC
+	CgroupParent string
+}
+
+// Mount is one bind or tmpfs mount into a container.
+type Mount struct {
+	Source      string
+	Destination string
+	Type        string // "bind" or "tmpfs"
+	Options     []string
+}
+
+// Resources are the cgroup values of one container (zero = unset).
+type Resources struct {
+	MemoryLimit int64  // bytes
+	CPUShares   uint64 // cgroup v1 shares (v2 weight is derived by runc)
+	CPUQuota    int64  // microseconds per CPUPeriod, 0 = unlimited
+	CPUPeriod   uint64 // microseconds
+}
+
+// ContainerSpec is everything needed to create one container instance.
+// Each restart of a Kubernetes container is a new ContainerSpec with a new ID.
+type ContainerSpec struct {
+	ID     string            // unique runtime ID for this instance
+	Labels map[string]string // at least the Label* keys above
+	Image  string            // normalised reference; must be present (see ImageStatus)
+
+	// Kubernetes semantics: Command replaces the image ENTRYPOINT (and drops the
+	// image CMD); Args replace the image CMD. nil means "not set". Both are
+	// already $(VAR)-expanded by the agent.
+	Command    []string
+	Args       []string
+	Env        []string // KEY=VALUE, appended after the image's env (later wins)
+	WorkingDir string   // "" = the image's
+	RunAsUser  *int64
+	RunAsGroup *int64
+
+	Mounts      []Mount
+	Sandbox     Sandbox
+	Hostname    string
+	CgroupsPath string // full path of this container's cgroup, e.g. <CgroupParent>/<ID>
+	OOMScoreAdj *int   // nil = leave the runtime default
+	Resources   Resources
+
+	// LogPath is the CRI-format log file for this instance
+	// (/var/log/pods/<ns>_<name>_<uid>/<container>/<attempt>.log). The
+	// container's stdout/stderr are written there by a process that survives
+	// agent restarts.
+	LogPath string
+}
+
+// State of a container instance in the runtime.
+type State int
+
+const (
+	StateUnknown State = iota
+	StateCreated       // container exists, no task started yet
+	StateRunning
+	StateExited
+)
+
+func (s State) String() string {
+	switch s {
+	case StateCreated:
+		return "created"
+	case StateRunning:
+		return "running"
+	case StateExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// ContainerStatus is what the runtime knows about one container instance.
+type ContainerStatus struct {
+	ID         string
+	Labels     map[string]string
+	Image      string
+	State      State
+	Pid        uint32
+	CreatedAt  time.Time
+	StartedAt  time.Time // zero until started
+	FinishedAt time.Time // zero until exited
+	ExitCode   int32
+	OOMKilled  bool // an OOM event was seen for this instance (best effort)
+}
+
+// EventType tells what happened to a container.
+type EventType int
+
+const (
+	EventExit EventType = iota + 1 // the container's main process exited
+	EventOOM                       // the kernel OOM killer acted in the container's cgroup
+)
+
+// Event is a container event. Exec'd processes never produce events.
+type Event struct {
+	Type        EventType
+	ContainerID string
+	ExitCode    int32     // EventExit only
+	At          time.Time // when it happened
+}
+
+// ExecResult is the outcome of one Exec.
+type ExecResult struct {
+	ExitCode int
+	Output   []byte // stdout and stderr interleaved, truncated to the requested limit
+}
+
+// ErrExecTimeout is returned by Exec when the process ran past its timeout;
+// the process has been killed by then.
+var ErrExecTimeout = errors.New("exec timed out")
+
+// Runtime is the interface the agent drives. All methods are safe for
+// concurrent use. Methods that remove things are idempotent: removing what is
+// already gone is not an error.
+type Runtime interface {
+	// ImageStatus returns the image if present, or an error wrapping ErrNotFound.
+	ImageStatus(ctx context.Context, ref string) (ImageInfo, error)
+	// PullImage pulls and unpacks ref.
+	PullImage(ctx context.Context, ref string) (ImageInfo, error)
+
+	// CreateSandbox creates the pod's namespaces (network with loopback up, IPC).
+	// It is idempotent for the same PodUID.
+	CreateSandbox(ctx context.Context, cfg SandboxConfig) (Sandbox, error)
+	// RemoveSandbox removes the namespaces (unmount, delete) and the pod's cgroup
+	// directories in every hierarchy. Containers must be removed first.
+	RemoveSandbox(ctx context.Context, sb Sandbox) error
+
+	// CreateContainer creates the container and its snapshot; no task yet.
+	CreateContainer(ctx context.Context, spec ContainerSpec) error
+	// StartContainer creates and starts the task. The exit is reported on Events.
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer sends signal (0 = the image's STOPSIGNAL, else SIGTERM),
+	// waits up to grace for the exit, then SIGKILLs and waits for the exit.
+	StopContainer(ctx context.Context, id string, signal syscall.Signal, grace time.Duration) error
+	// RemoveContainer deletes the task (killing it if needed), the container
+	// and its snapshot.
+	RemoveContainer(ctx context.Context, id string) error
+
+	// ContainerStatus returns the current status of one container instance.
+	ContainerStatus(ctx context.Context, id string) (ContainerStatus, error)
+	// ListContainers returns all containers miniagent created (those with LabelPodUID).
+	ListContainers(ctx context.Context) ([]ContainerStatus, error)
+
+	// Exec runs cmd in the running container, collecting up to maxOutput bytes of
+	// output. Past timeout the process is killed and ErrExecTimeout returned.
+	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration, maxOutput int) (ExecResult, error)
+
+	// Events streams exit and OOM events of containers until ctx ends. If the
+	// connection to the daemon breaks, the channel keeps open and the
+	// implementation reconnects; callers should re-list containers after
+	// Healthy turns true again.
+	Events(ctx context.Context) <-chan Event
+
+	// Healthy reports whether the daemon answers right now.
+	Healthy(ctx context.Context) error
+	// Version is the runtime's name and version, e.g. "containerd://1.6.20".
+	Version(ctx context.Context) (string, error)
+	Close() error
+}
