@@ -146,3 +146,5 @@ func TestDecodeKeepsFields(t *testing.T) {
 		t.Errorf("memory limit = %s, want 64Mi", got)
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
