@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# test.sh - run every test: set-up, gofmt, go vet, unit tests, end-to-end tests.
+# Run as root. Exits non-zero if any step fails (later steps still run, so one
+# report shows everything). Environment: see scripts/setup.sh.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+export PATH=$PATH:/usr/local/go/bin
+export MINIAGENT_CONTAINERD_ADDRESS=${MINIAGENT_CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
+
+failed=()
+started=$SECONDS
+section() { printf '\n===== %s =====\n' "$*"; }
+run() { # run NAME CMD...: run one step, remember a failure
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	section "$name"
+	"$@" || rc=$?
+	if [ "$rc" = 0 ]; then
+		printf -- '--- %s: ok (%ds)\n' "$name" $((SECONDS - t0))
+	else
+		printf -- '--- %s: FAILED (exit %d, %ds)\n' "$name" "$rc" $((SECONDS - t0))
+		failed+=("$name")
+	fi
+}
+
+gofmt_check() {
+	local bad
+	bad=$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l)
+	[ -z "$bad" ] || { printf 'not gofmt-clean:\n%s\n' "$bad"; return 1; }
+}
+
+section setup
+bash scripts/setup.sh || { echo "setup failed: not running the tests"; exit 1; }
+
+run gofmt gofmt_check
+run "go vet" go vet ./...
+run "unit tests" go test -count=1 ./...
+run "e2e tests" env MINIAGENT_E2E=1 go test -count=1 -v -timeout 20m ./cmd/miniagent/e2e/...
+
+section summary
+printf 'total time: %ds\n' $((SECONDS - started))
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "all tests passed"
