@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// Options configure an Agent. cmd/miniagent fills them from flags.
+type Options struct {
+	Runtime    runtime.Runtime
+	Clock      clock.Clock // nil = the real clock
+	Log        *slog.Logger
+	RootDir    string // checkpoints and volumes
+	PodLogsDir string // CRI logs, /var/log/pods
+	CgroupRoot string // top-level pods cgroup, e.g. "miniagent"
+	Node       NodeConfig
+	// ResyncPeriod is how often every pod worker re-syncs without a reason
+	// (default 10 s); HealthPeriod how often the runtime is checked (default 1 s).
+	ResyncPeriod time.Duration
+	HealthPeriod time.Duration
+}
+
+// Agent runs pods. Create it with New, then call Run.
+type Agent struct {
+	opts  Options
+	rt    runtime.Runtime
+	clock clock.Clock
+	log   *slog.Logger
+	node  *nodeInfo
+
+	mu        sync.Mutex
+	pods      map[types.UID]*podRecord
+	byName    map[string]types.UID // namespace/name → the visible pod
+	workers   map[types.UID]*podWorker
+	runtimeUp bool
+	published map[types.UID]*v1.Pod // last status sent to watchers
+	watchers  map[chan api.WatchEvent]string
+
+	events   *eventStore
+	prober   readiness
+	runCtx   context.Context // the agent's lifetime; pod workers derive from it
+	workerWG sync.WaitGroup
+}
+
+// New checks the options and prepares an agent.
+func New(opts Options) (*Agent, error) {
+	if opts.Runtime == nil {
+		return nil, errors.New("agent: no runtime")
+	}
+	if opts.RootDir == "" || opts.PodLogsDir == "" || opts.CgroupRoot == "" {
+		return nil, errors.New("agent: root dir, pod logs dir and cgroup root are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ResyncPeriod == 0 {
+		opts.ResyncPeriod = 10 * time.Second
+	}
+	if opts.HealthPeriod == 0 {
+		opts.HealthPeriod = time.Second
+	}
+	a := &Agent{
+		opts:      opts,
+		rt:        opts.Runtime,
+		clock:     opts.Clock,
+		log:       opts.Log,
+		pods:      map[types.UID]*podRecord{},
+		byName:    map[string]types.UID{},
+		workers:   map[types.UID]*podWorker{},
+		published: map[types.UID]*v1.Pod{},
+		watchers:  map[chan api.WatchEvent]string{},
+		events:    newEventStore(opts.Clock, opts.Node.Name),
+	}
+	node, err := newNodeInfo(opts.Node, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	a.node = node
+	return a, nil
+}
+
+// Source hands desired pods to the agent; it never drives containers itself.
+type Source interface {
+	Run(ctx context.Context, out chan<- sources.Update) error
+}
+
+// Run restores checkpointed pods, re-adopts their containers, serves the
+// sources and runs until ctx ends. On return the pods keep running: a later
+// Run re-adopts them.
+func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
+	a.runCtx = ctx
+	a.runtimeUp = a.rt.Healthy(ctx) == nil
+	if err := a.restore(ctx); err != nil {
+		return fmt.Errorf("restore checkpoints: %w", err)
+	}
+	go a.watchRuntimeEvents(ctx)
+	go a.watchRuntimeHealth(ctx)
+	updates := make(chan sources.Update)
+	for _, s := range srcs {
+		go func(s Source) {
+			if err := s.Run(ctx, updates); err != nil && ctx.Err() == nil {
+				a.log.Error("pod source stopped", "err", err)
+			}
+		}(s)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			a.workerWG.Wait()
+			return nil
+		case u := <-updates:
+			a.applySourceUpdate(u)
+		}
+	}
+}
+
+// key is the namespace/name index key.
+func key(namespace, name string) string { return namespace + "/" + name }

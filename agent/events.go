@@ -1,0 +1,91 @@
+package agent
+
+import (
+	"fmt"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+)
+
+// maxEventsPerPod bounds the events kept for one pod.
+const maxEventsPerPod = 100
+
+// eventStore keeps kubelet-style events per pod, folding repeats into a
+// count as the event recorder does.
+type eventStore struct {
+	clock clock.Clock
+	host  string
+	mu    sync.Mutex
+	byPod map[types.UID][]v1.Event
+	seq   int
+}
+
+func newEventStore(clk clock.Clock, host string) *eventStore {
+	return &eventStore{clock: clk, host: host, byPod: map[types.UID][]v1.Event{}}
+}
+
+func (s *eventStore) normal(pod *v1.Pod, reason, msg string) {
+	s.record(pod, v1.EventTypeNormal, reason, msg)
+}
+
+func (s *eventStore) warn(pod *v1.Pod, reason, msg string) {
+	s.record(pod, v1.EventTypeWarning, reason, msg)
+}
+
+func (s *eventStore) record(pod *v1.Pod, typ, reason, msg string) {
+	now := metav1.NewTime(s.clock.Now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs := s.byPod[pod.UID]
+	for i := range evs {
+		e := &evs[i]
+		if e.Type == typ && e.Reason == reason && e.Message == msg {
+			e.Count++
+			e.LastTimestamp = now
+			// Keep the most recent at the end.
+			ev := *e
+			evs = append(append(evs[:i:i], evs[i+1:]...), ev)
+			s.byPod[pod.UID] = evs
+			return
+		}
+	}
+	s.seq++
+	evs = append(evs, v1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              fmt.Sprintf("%s.%x", pod.Name, s.seq),
+			Namespace:         pod.Namespace,
+			CreationTimestamp: now,
+		},
+		InvolvedObject: v1.ObjectReference{
+			Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, APIVersion: "v1",
+		},
+		Reason:         reason,
+		Message:        msg,
+		Source:         v1.EventSource{Component: "kubelet", Host: s.host},
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+		Type:           typ,
+	})
+	if len(evs) > maxEventsPerPod {
+		evs = evs[len(evs)-maxEventsPerPod:]
+	}
+	s.byPod[pod.UID] = evs
+}
+
+// list returns a copy of a pod's events, oldest first.
+func (s *eventStore) list(uid types.UID) []v1.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]v1.Event(nil), s.byPod[uid]...)
+}
+
+// forget drops a pod's events.
+func (s *eventStore) forget(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byPod, uid)
+}

@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/miniagent/miniagent/oom"
+)
+
+// NodeConfig describes this node as flags set it.
+type NodeConfig struct {
+	Name   string
+	Labels map[string]string
+	Taints []v1.Taint
+}
+
+// nodeInfo is what the agent knows about its machine.
+type nodeInfo struct {
+	cfg            NodeConfig
+	created        time.Time
+	hostIP         string
+	memoryCapacity int64
+	cpus           int
+	kernel         string
+	osImage        string
+	// oomFloor is the lowest oom_score_adj the agent may set; oomRestricted
+	// tells it is above kubelet's values (no CAP_SYS_RESOURCE).
+	oomFloor      int
+	oomRestricted bool
+}
+
+func newNodeInfo(cfg NodeConfig, clk clock.Clock) (*nodeInfo, error) {
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Name = strings.ToLower(h)
+	}
+	n := &nodeInfo{cfg: cfg, created: clk.Now(), cpus: goruntime.NumCPU(), hostIP: primaryIP()}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if mi, err := fs.Meminfo(); err == nil && mi.MemTotal != nil {
+			n.memoryCapacity = int64(*mi.MemTotal) * 1024
+		}
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		n.kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	n.osImage = osImage()
+	n.oomFloor, n.oomRestricted = oom.Floor()
+	return n, nil
+}
+
+// primaryIP is the first global unicast IPv4 address of the host.
+func primaryIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+func osImage() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return "Linux"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return "Linux"
+}
+
+// Node returns the v1.Node of this agent.
+func (a *Agent) buildNode(ctx context.Context) *v1.Node {
+	n := a.node
+	labels := map[string]string{
+		"kubernetes.io/hostname":  n.cfg.Name,
+		"kubernetes.io/os":        goruntime.GOOS,
+		"kubernetes.io/arch":      goruntime.GOARCH,
+		"beta.kubernetes.io/os":   goruntime.GOOS,
+		"beta.kubernetes.io/arch": goruntime.GOARCH,
+	}
+	for k, v := range n.cfg.Labels {
+		labels[k] = v
+	}
+	capacity := v1.ResourceList{
+		v1.ResourceCPU:    *resource.NewQuantity(int64(n.cpus), resource.DecimalSI),
+		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),
+		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(a.opts.RootDir, &st) == nil {
+		capacity[v1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(st.Blocks)*int64(st.Bsize), resource.BinarySI)
+	}
+	version, _ := a.rt.Version(ctx)
+	now := metav1.NewTime(a.clock.Now())
+	ready := v1.NodeCondition{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
+		Message: "miniagent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)}
+	a.mu.Lock()
+	up := a.runtimeUp
+	a.mu.Unlock()
+	if !up {
+		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, "KubeletNotReady", "container runtime is down"
+	}
+	conds := []v1.NodeCondition{
+		{Type: v1.NodeMemoryPressure, Status: v1.ConditionFalse, Reason: "KubeletHasSufficientMemory",
+			Message: "kubelet has sufficient memory available", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)},
+		{Type: v1.NodeDiskPressure, Status: v1.ConditionFalse, Reason: "KubeletHasNoDiskPressure",
+			Message: "kubelet has no disk pressure", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)},
+		{Type: v1.NodePIDPressure, Status: v1.ConditionFalse, Reason: "KubeletHasSufficientPID",
+			Message: "kubelet has sufficient PID available", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)},
+		ready,
+	}
+	annotations := map[string]string{}
+	if n.oomRestricted {
+		annotations["miniagent.io/oom-score-adj-floor"] = itoa(n.oomFloor)
+	}
+	return &v1.Node{
+		TypeMeta:   metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: n.cfg.Name, Labels: labels, Annotations: annotations, CreationTimestamp: metav1.NewTime(n.created), UID: "node-" + "miniagent"},
+		Spec:       v1.NodeSpec{Taints: append([]v1.Taint(nil), n.cfg.Taints...)},
+		Status: v1.NodeStatus{
+			Capacity:    capacity,
+			Allocatable: capacity.DeepCopy(),
+			Conditions:  conds,
+			Addresses: []v1.NodeAddress{
+				{Type: v1.NodeInternalIP, Address: n.hostIP},
+				{Type: v1.NodeHostName, Address: n.cfg.Name},
+			},
+			NodeInfo: v1.NodeSystemInfo{
+				KernelVersion:           n.kernel,
+				OSImage:                 n.osImage,
+				ContainerRuntimeVersion: version,
+				KubeletVersion:          KubeletVersion,
+				OperatingSystem:         goruntime.GOOS,
+				Architecture:            goruntime.GOARCH,
+			},
+		},
+	}
+}
+
+// KubeletVersion is the Kubernetes version whose kubelet behaviour miniagent follows.
+const KubeletVersion = "v1.33.0-miniagent"

@@ -1,0 +1,266 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/miniagent/miniagent/agent/envvar"
+	"github.com/miniagent/miniagent/agent/spec"
+	"github.com/miniagent/miniagent/cgroups"
+	"github.com/miniagent/miniagent/oom"
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// findContainer returns the spec of a container (init or app) by name.
+func findContainer(pod *v1.Pod, name string) (*v1.Container, bool) {
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i], true
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i], false
+		}
+	}
+	return nil, false
+}
+
+func newContainerID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// failStart records why a container could not be started and arms the
+// failure back-off.
+func (w *podWorker) failStart(name, reason, message string) {
+	a := w.a
+	now := a.clock.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rec := a.pods[w.uid]
+	if rec == nil {
+		return
+	}
+	c := rec.Containers[name]
+	c.Waiting = &waiting{Reason: reason, Message: message}
+	c.FailBackoff = c.FailBackoff.next(now)
+	c.FailedAt = now
+}
+
+// startContainer makes a new instance of container name and starts it:
+// image, spec, create, checkpoint, start.
+func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string) {
+	a := w.a
+	cspec, isInit := findContainer(pod, name)
+	if cspec == nil {
+		return
+	}
+	a.mu.Lock()
+	rec := a.pods[w.uid]
+	if rec == nil {
+		a.mu.Unlock()
+		return
+	}
+	c := rec.container(name, isInit)
+	attempt := c.RestartCount
+	if c.Current != nil {
+		attempt++
+	}
+	sb := rec.Sandbox
+	a.mu.Unlock()
+
+	info, ok := w.ensureImage(ctx, pod, cspec)
+	if !ok {
+		return
+	}
+	rs, err := a.containerSpec(pod, cspec, isInit, attempt, info, sb)
+	if err != nil {
+		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		w.failStart(name, ReasonCreateContainerConfigError, err.Error())
+		return
+	}
+	if err := a.rt.CreateContainer(ctx, rs); err != nil {
+		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		w.failStart(name, ReasonCreateContainerError, err.Error())
+		return
+	}
+	a.events.normal(pod, "Created", "Created container "+name)
+
+	now := a.clock.Now()
+	inst := &instance{
+		ID: rs.ID, Attempt: attempt, Image: cspec.Image, ImageRef: info.Ref, ImageID: info.ID,
+		LogPath: rs.LogPath, CreatedAt: now,
+	}
+	var dropped *instance
+	a.mu.Lock()
+	if c.Current != nil {
+		if c.Current.Exited {
+			// A restart after an exit: kubelet's crash-loop back-off step.
+			c.Backoff = c.Backoff.next(now)
+		}
+		dropped = c.Last
+		c.Last = c.Current
+		c.RestartCount = attempt
+	}
+	c.Current = inst
+	c.Waiting = nil
+	c.FailedAt = time.Time{}
+	c.FailBackoff = backoff{}
+	a.mu.Unlock()
+	a.checkpoint(w.uid) // before start, so a restarted agent finds it
+
+	if dropped != nil && !dropped.Removed {
+		if err := a.rt.RemoveContainer(ctx, dropped.ID); err == nil {
+			dropped.Removed = true
+		}
+	}
+
+	err = a.rt.StartContainer(ctx, rs.ID)
+	now = a.clock.Now()
+	a.mu.Lock()
+	if err != nil {
+		inst.Exited, inst.ExitCode, inst.Reason, inst.Message = true, 128, "StartError", err.Error()
+		inst.StartedAt, inst.FinishedAt = now, now
+	} else if inst.StartedAt.IsZero() {
+		inst.StartedAt = now
+	}
+	a.mu.Unlock()
+	if err != nil {
+		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		return
+	}
+	a.events.normal(pod, "Started", "Started container "+name)
+}
+
+// ensureImage makes the container's image present according to its pull
+// policy, recording kubelet's events and waiting reasons.
+func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Container) (runtime.ImageInfo, bool) {
+	a := w.a
+	ref, err := spec.NormalizeImage(c.Image)
+	if err != nil {
+		msg := fmt.Sprintf("Failed to apply default image tag %q: %v", c.Image, err)
+		a.events.warn(pod, "InspectFailed", msg)
+		w.failStart(c.Name, ReasonInvalidImageName, msg)
+		return runtime.ImageInfo{}, false
+	}
+	if c.ImagePullPolicy != v1.PullAlways {
+		info, err := a.rt.ImageStatus(ctx, ref)
+		if err == nil {
+			a.events.normal(pod, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
+			return info, true
+		}
+		if !errors.Is(err, runtime.ErrNotFound) {
+			w.failStart(c.Name, ReasonCreateContainerError, err.Error())
+			return runtime.ImageInfo{}, false
+		}
+		if c.ImagePullPolicy == v1.PullNever {
+			msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+			a.events.warn(pod, "ErrImageNeverPull", msg)
+			w.failStart(c.Name, ReasonErrImageNeverPull, msg)
+			return runtime.ImageInfo{}, false
+		}
+	}
+	a.events.normal(pod, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+	start := a.clock.Now()
+	info, err := a.rt.PullImage(ctx, ref)
+	if err != nil {
+		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
+		a.events.warn(pod, "Failed", msg)
+		a.events.warn(pod, "Failed", "Error: "+ReasonErrImagePull)
+		w.failStart(c.Name, ReasonErrImagePull, msg)
+		return runtime.ImageInfo{}, false
+	}
+	a.events.normal(pod, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, a.clock.Since(start).Round(time.Millisecond)))
+	return info, true
+}
+
+// containerSpec turns a container of a pod into the runtime's spec.
+func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt int32, img runtime.ImageInfo, sb *runtime.Sandbox) (runtime.ContainerSpec, error) {
+	hostIP := a.node.hostIP
+	podIP := ""
+	if pod.Spec.HostNetwork {
+		podIP = hostIP
+	}
+	env, err := envvar.ContainerEnv(pod, c, hostIP, podIP)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	mounts, err := a.containerMounts(pod, c)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	id := newContainerID()
+	qos := cgroups.QOSClass(pod)
+	parent := a.podCgroupParent(pod)
+	score := oom.Clamp(oom.PolicyScore(pod, c, qos, a.node.memoryCapacity), a.node.oomFloor)
+	vals := cgroups.ForContainer(c)
+	rs := runtime.ContainerSpec{
+		ID: id,
+		Labels: map[string]string{
+			runtime.LabelPodUID:        string(pod.UID),
+			runtime.LabelPodNamespace:  pod.Namespace,
+			runtime.LabelPodName:       pod.Name,
+			runtime.LabelContainerName: c.Name,
+			runtime.LabelAttempt:       strconv.Itoa(int(attempt)),
+		},
+		Image:       img.Ref,
+		Env:         env,
+		WorkingDir:  c.WorkingDir,
+		Mounts:      mounts,
+		Hostname:    pod.Name,
+		CgroupsPath: parent + "/" + id,
+		OOMScoreAdj: &score,
+		Resources: runtime.Resources{
+			MemoryLimit: vals.MemoryLimit, CPUShares: vals.CPUShares,
+			CPUQuota: vals.CPUQuota, CPUPeriod: vals.CPUPeriod,
+		},
+		LogPath: filepath.Join(a.podLogDir(pod), c.Name, fmt.Sprintf("%d.log", attempt)),
+	}
+	if pod.Spec.HostNetwork {
+		rs.Hostname = ""
+	}
+	if isInit {
+		rs.Labels[runtime.LabelInit] = "true"
+	}
+	if c.Command != nil {
+		rs.Command = envvar.ExpandCommand(c.Command, env)
+	}
+	if c.Args != nil {
+		rs.Args = envvar.ExpandCommand(c.Args, env)
+	}
+	if sb != nil {
+		rs.Sandbox = *sb
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		rs.RunAsUser, rs.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			rs.RunAsUser = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			rs.RunAsGroup = sc.RunAsGroup
+		}
+	}
+	return rs, nil
+}
+
+// podCgroupParent is the pod-level cgroup path of a pod.
+func (a *Agent) podCgroupParent(pod *v1.Pod) string {
+	return cgroups.PodPath(a.opts.CgroupRoot, cgroups.QOSClass(pod), string(pod.UID))
+}
+
+// podLogDir is /var/log/pods/<ns>_<name>_<uid>.
+func (a *Agent) podLogDir(pod *v1.Pod) string {
+	return filepath.Join(a.opts.PodLogsDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+}

@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// volumeDir is where the emptyDir volumes of a pod live.
+func (a *Agent) volumeDir(pod *v1.Pod) string {
+	return filepath.Join(a.opts.RootDir, "pods", string(pod.UID), "volumes", "kubernetes.io~empty-dir")
+}
+
+// setupVolumes creates the pod's emptyDirs (tmpfs for medium Memory).
+func (a *Agent) setupVolumes(pod *v1.Pod) error {
+	for _, v := range pod.Spec.Volumes {
+		if v.EmptyDir == nil {
+			continue
+		}
+		dir := filepath.Join(a.volumeDir(pod), v.Name)
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("emptyDir %q: %w", v.Name, err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return fmt.Errorf("emptyDir %q: %w", v.Name, err)
+		}
+		if v.EmptyDir.Medium != v1.StorageMediumMemory || isMountPoint(dir) {
+			continue
+		}
+		opts := "mode=0777"
+		if l := v.EmptyDir.SizeLimit; l != nil && !l.IsZero() {
+			opts += fmt.Sprintf(",size=%d", l.Value())
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("emptyDir %q: mount tmpfs: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// isMountPoint tells whether dir is mounted on (its device differs from its parent's).
+func isMountPoint(dir string) bool {
+	var st, pst unix.Stat_t
+	if unix.Stat(dir, &st) != nil || unix.Stat(filepath.Dir(dir), &pst) != nil {
+		return false
+	}
+	return st.Dev != pst.Dev
+}
+
+// removeVolumes unmounts and deletes the pod's emptyDirs.
+func (a *Agent) removeVolumes(pod *v1.Pod) error {
+	base := filepath.Join(a.opts.RootDir, "pods", string(pod.UID))
+	entries, _ := os.ReadDir(a.volumeDir(pod))
+	for _, e := range entries {
+		dir := filepath.Join(a.volumeDir(pod), e.Name())
+		if isMountPoint(dir) {
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount %s: %w", dir, err)
+			}
+		}
+	}
+	return os.RemoveAll(base)
+}
+
+// removePodLogs deletes /var/log/pods/<ns>_<name>_<uid>.
+func (a *Agent) removePodLogs(pod *v1.Pod) {
+	if err := os.RemoveAll(a.podLogDir(pod)); err != nil {
+		a.log.Warn("remove pod logs", "pod", podFullName(pod), "err", err)
+	}
+}
+
+// containerMounts resolves a container's volumeMounts into runtime mounts,
+// checking hostPath types as kubelet does.
+func (a *Agent) containerMounts(pod *v1.Pod, c *v1.Container) ([]runtime.Mount, error) {
+	vols := map[string]*v1.Volume{}
+	for i := range pod.Spec.Volumes {
+		vols[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
+	}
+	var out []runtime.Mount
+	for _, vm := range c.VolumeMounts {
+		v, ok := vols[vm.Name]
+		if !ok {
+			return nil, fmt.Errorf("volume %q of volumeMount %q not found", vm.Name, vm.MountPath)
+		}
+		var src string
+		switch {
+		case v.EmptyDir != nil:
+			src = filepath.Join(a.volumeDir(pod), v.Name)
+		case v.HostPath != nil:
+			if err := checkHostPath(v.HostPath); err != nil {
+				return nil, fmt.Errorf("hostPath volume %q: %w", v.Name, err)
+			}
+			src = v.HostPath.Path
+		default:
+			return nil, fmt.Errorf("volume %q: unsupported volume type", v.Name)
+		}
+		if vm.SubPath != "" {
+			src = filepath.Join(src, vm.SubPath)
+			if err := os.MkdirAll(src, 0o777); err != nil {
+				return nil, fmt.Errorf("subPath %q: %w", vm.SubPath, err)
+			}
+		}
+		opts := []string{"rbind", "rw"}
+		if vm.ReadOnly {
+			opts = []string{"rbind", "ro"}
+		}
+		out = append(out, runtime.Mount{Source: src, Destination: vm.MountPath, Type: "bind", Options: opts})
+	}
+	return out, nil
+}
+
+// checkHostPath applies a hostPath volume's type check, creating what the
+// *OrCreate types ask for.
+func checkHostPath(hp *v1.HostPathVolumeSource) error {
+	t := v1.HostPathUnset
+	if hp.Type != nil {
+		t = *hp.Type
+	}
+	fi, err := os.Stat(hp.Path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	switch t {
+	case v1.HostPathUnset:
+		return nil
+	case v1.HostPathDirectoryOrCreate:
+		if !exists {
+			return os.MkdirAll(hp.Path, 0o755)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("hostPath type check failed: %s is not a directory", hp.Path)
+		}
+	case v1.HostPathDirectory:
+		if !exists || !fi.IsDir() {
+			return fmt.Errorf("hostPath type check failed: %s is not a directory", hp.Path)
+		}
+	case v1.HostPathFileOrCreate:
+		if !exists {
+			if err := os.MkdirAll(filepath.Dir(hp.Path), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(hp.Path, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("hostPath type check failed: %s is not a file", hp.Path)
+		}
+	case v1.HostPathFile:
+		if !exists || !fi.Mode().IsRegular() {
+			return fmt.Errorf("hostPath type check failed: %s is not a file", hp.Path)
+		}
+	case v1.HostPathSocket:
+		if !exists || fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("hostPath type check failed: %s is not a socket file", hp.Path)
+		}
+	case v1.HostPathCharDev:
+		if !exists || fi.Mode()&os.ModeCharDevice == 0 {
+			return fmt.Errorf("hostPath type check failed: %s is not a character device", hp.Path)
+		}
+	case v1.HostPathBlockDev:
+		if !exists || fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
+			return fmt.Errorf("hostPath type check failed: %s is not a block device", hp.Path)
+		}
+	}
+	return nil
+}
