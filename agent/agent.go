@@ -131,3 +131,6 @@ func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 
 // key is the namespace/name index key.
 func key(namespace, name string) string { return namespace + "/" + name }
+
+// NodeName is the name this node goes by.
+func (a *Agent) NodeName() string { return a.node.cfg.Name }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/miniagent/miniagent/agent"
+	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/runtime/containerd"
+)
+
+type daemonFlags struct {
+	containerdAddress, containerdNamespace   string
+	rootDir, socket, manifestDir, podLogsDir string
+	cgroupRoot, nodeName, logLevel           string
+	nodeLabels                               map[string]string
+	taints                                   []string
+}
+
+func runDaemon(args []string) int {
+	var f daemonFlags
+	fs := pflag.NewFlagSet("miniagent daemon", pflag.ContinueOnError)
+	fs.StringVar(&f.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
+	fs.StringVar(&f.containerdNamespace, "containerd-namespace", "miniagent", "containerd namespace for the agent's images and containers")
+	fs.StringVar(&f.rootDir, "root-dir", "/var/lib/miniagent", "directory for checkpoints and volumes")
+	fs.StringVar(&f.socket, "socket", "/run/miniagent/miniagent.sock", "unix socket of the local API")
+	fs.StringVar(&f.manifestDir, "pod-manifest-path", "", "directory of static pod manifests to run")
+	fs.StringVar(&f.podLogsDir, "pod-logs-dir", "/var/log/pods", "directory of container logs")
+	fs.StringVar(&f.cgroupRoot, "cgroup-root", "miniagent", "top-level cgroup of all pods")
+	fs.StringVar(&f.nodeName, "node-name", "", "node name (default: the hostname)")
+	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "labels to add to the node, k=v,...")
+	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
+	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "error: --v:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	taints, err := parseTaints(f.taints)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error: --register-with-taints:", err)
+		return 2
+	}
+	if err := daemon(f, taints, log); err != nil {
+		log.Error("daemon failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func daemon(f daemonFlags, taints []v1.Taint, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	rt, err := containerd.New(ctx, containerd.Options{
+		Address:   f.containerdAddress,
+		Namespace: f.containerdNamespace,
+		StateDir:  filepath.Join(f.rootDir, "ns"),
+		LogShim:   []string{self, "crilog-shim"},
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	a, err := agent.New(agent.Options{
+		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
+		Node: agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints},
+	})
+	if err != nil {
+		return err
+	}
+	var srcs []agent.Source
+	if f.manifestDir != "" {
+		srcs = append(srcs, sources.NewFileSource(f.manifestDir, a.NodeName(), log))
+	}
+	srv := api.NewServer(a, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, f.socket) }()
+	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace)
+	runErr := a.Run(ctx, srcs...)
+	stop()
+	if err := <-errc; err != nil && ctx.Err() == nil {
+		return err
+	}
+	log.Info("miniagent stopped; pods keep running")
+	return runErr
+}
+
+// parseTaints reads key=value:Effect or key:Effect items.
+func parseTaints(items []string) ([]v1.Taint, error) {
+	var out []v1.Taint
+	for _, it := range items {
+		kv, effect, ok := strings.Cut(it, ":")
+		if !ok {
+			return nil, fmt.Errorf("invalid taint %q: want key=value:Effect", it)
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		e := v1.TaintEffect(effect)
+		if e != v1.TaintEffectNoSchedule && e != v1.TaintEffectPreferNoSchedule && e != v1.TaintEffectNoExecute {
+			return nil, fmt.Errorf("invalid taint effect %q in %q: want NoSchedule, PreferNoSchedule or NoExecute", effect, it)
+		}
+		out = append(out, v1.Taint{Key: k, Value: v, Effect: e})
+	}
+	return out, nil
+}
