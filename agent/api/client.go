@@ -1,0 +1,269 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Client talks to a miniagent Server over its unix socket. It implements
+// Backend, so whatever the agent can do the CLI can ask for. Errors from the
+// server are *apierrors.StatusError carrying the server's metav1.Status.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+var _ Backend = (*Client)(nil)
+
+// UnreachableError means nothing answers on the socket.
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach miniagent at %s: is the daemon running?", e.Socket)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// NewClient returns a client for the server listening on socketPath.
+func NewClient(socketPath string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socketPath)
+		},
+		DisableCompression: true,
+	}
+	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}}
+}
+
+// SocketPath is the socket the client talks to.
+func (c *Client) SocketPath() string { return c.socket }
+
+// do sends one request and returns the response if its status is 2xx; the
+// caller closes the body. Other statuses become the server's error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	u := "http://miniagent" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, &UnreachableError{Socket: c.socket, Err: err}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("talk to miniagent at %s: %w", c.socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, errorFromBody(resp.StatusCode, data)
+	}
+	return resp, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, method, path string, query url.Values, body, out any) (*http.Response, error) {
+	resp, err := c.do(ctx, method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return nil, fmt.Errorf("decode %s %s response: %w", method, path, err)
+	}
+	return resp, nil
+}
+
+func podsPath(ns string) string {
+	if ns == "" {
+		return "/api/v1/pods"
+	}
+	return "/api/v1/namespaces/" + url.PathEscape(ns) + "/pods"
+}
+
+func podPath(ns, name string) string { return podsPath(ns) + "/" + url.PathEscape(name) }
+
+// Apply sends pod (POST: the server creates or replaces) and returns the
+// stored pod and what happened: ApplyCreated, ApplyConfigured or ApplyUnchanged.
+func (c *Client) Apply(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error) {
+	ns := pod.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	var stored v1.Pod
+	resp, err := c.getJSON(ctx, http.MethodPost, podsPath(ns), nil, pod, &stored)
+	if err != nil {
+		return nil, "", err
+	}
+	result := resp.Header.Get(ApplyResultHeader)
+	if result == "" {
+		result = ApplyConfigured
+		if resp.StatusCode == http.StatusCreated {
+			result = ApplyCreated
+		}
+	}
+	return &stored, result, nil
+}
+
+// ApplyPod is Apply in the Backend's shape.
+func (c *Client) ApplyPod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
+	stored, result, err := c.Apply(ctx, pod)
+	return stored, result == ApplyCreated, err
+}
+
+// DeletePod asks the server to delete a pod; gracePeriod nil = the pod's own.
+func (c *Client) DeletePod(ctx context.Context, namespace, name string, gracePeriod *int64, wait bool) (*v1.Pod, error) {
+	q := url.Values{"wait": {strconv.FormatBool(wait)}}
+	opts := &metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, GracePeriodSeconds: gracePeriod}
+	var pod v1.Pod
+	if _, err := c.getJSON(ctx, http.MethodDelete, podPath(namespace, name), q, opts, &pod); err != nil {
+		return nil, err
+	}
+	return &pod, nil
+}
+
+// GetPod returns one pod with its status.
+func (c *Client) GetPod(ctx context.Context, namespace, name string) (*v1.Pod, error) {
+	var pod v1.Pod
+	if _, err := c.getJSON(ctx, http.MethodGet, podPath(namespace, name), nil, nil, &pod); err != nil {
+		return nil, err
+	}
+	return &pod, nil
+}
+
+// ListPods returns the pods of namespace, or of all namespaces if it is "".
+func (c *Client) ListPods(ctx context.Context, namespace string) ([]v1.Pod, error) {
+	var list v1.PodList
+	if _, err := c.getJSON(ctx, http.MethodGet, podsPath(namespace), nil, nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// WatchPods streams the pods of namespace ("" = all): first every existing
+// pod as ADDED, then each change. The channel closes when ctx ends or the
+// server ends the stream.
+func (c *Client) WatchPods(ctx context.Context, namespace string) (<-chan WatchEvent, error) {
+	return c.watch(ctx, podsPath(namespace))
+}
+
+// WatchPod is WatchPods for one pod.
+func (c *Client) WatchPod(ctx context.Context, namespace, name string) (<-chan WatchEvent, error) {
+	return c.watch(ctx, podPath(namespace, name))
+}
+
+func (c *Client) watch(ctx context.Context, path string) (<-chan WatchEvent, error) {
+	resp, err := c.do(ctx, http.MethodGet, path, url.Values{"watch": {"true"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan WatchEvent)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
+		for sc.Scan() {
+			var ev wireEvent
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Object == nil {
+				continue
+			}
+			select {
+			case ch <- WatchEvent{Type: ev.Type, Pod: *ev.Object}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// PodLogs copies a container's log to w.
+func (c *Client) PodLogs(ctx context.Context, namespace, name string, opts LogOptions, w io.Writer) error {
+	q := url.Values{}
+	if opts.Container != "" {
+		q.Set("container", opts.Container)
+	}
+	for key, v := range map[string]bool{"previous": opts.Previous, "follow": opts.Follow, "timestamps": opts.Timestamps} {
+		if v {
+			q.Set(key, "true")
+		}
+	}
+	if opts.TailLines != nil {
+		q.Set("tailLines", strconv.FormatInt(*opts.TailLines, 10))
+	}
+	resp, err := c.do(ctx, http.MethodGet, podPath(namespace, name)+"/log", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("read log of pod %q: %w", name, err)
+	}
+	return nil
+}
+
+// PodEvents returns the events of one pod.
+func (c *Client) PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error) {
+	q := url.Values{"fieldSelector": {"involvedObject.name=" + name}}
+	var list v1.EventList
+	path := "/api/v1/namespaces/" + url.PathEscape(namespace) + "/events"
+	if _, err := c.getJSON(ctx, http.MethodGet, path, q, nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// Node returns the agent's node.
+func (c *Client) Node(ctx context.Context) (*v1.Node, error) {
+	var list v1.NodeList
+	if _, err := c.getJSON(ctx, http.MethodGet, "/api/v1/nodes", nil, nil, &list); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("miniagent at %s reports no node", c.socket)
+	}
+	return &list.Items[0], nil
+}
+
+// GetNode returns the node called name (NotFound if that is not the agent's node).
+func (c *Client) GetNode(ctx context.Context, name string) (*v1.Node, error) {
+	var node v1.Node
+	if _, err := c.getJSON(ctx, http.MethodGet, "/api/v1/nodes/"+url.PathEscape(name), nil, nil, &node); err != nil {
+		return nil, err
+	}
+	return &node, nil
+}

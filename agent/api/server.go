@@ -1,0 +1,103 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Server serves a Backend over HTTP/JSON on a unix socket.
+type Server struct {
+	b   Backend
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewServer returns a Server for b. log may be nil (then slog.Default()).
+func NewServer(b Backend, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{b: b, log: log, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler, for serving on another listener.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	const ns = "/api/v1/namespaces/{ns}"
+	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
+	s.mux.HandleFunc("GET "+ns+"/pods", s.listPods)
+	s.mux.HandleFunc("POST "+ns+"/pods", s.applyPod)
+	s.mux.HandleFunc("GET "+ns+"/pods/{name}", s.getPod)
+	s.mux.HandleFunc("PUT "+ns+"/pods/{name}", s.applyPod)
+	s.mux.HandleFunc("DELETE "+ns+"/pods/{name}", s.deletePod)
+	s.mux.HandleFunc("GET "+ns+"/pods/{name}/log", s.podLog)
+	s.mux.HandleFunc("GET "+ns+"/events", s.listEvents)
+	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)
+	s.mux.HandleFunc("GET /api/v1/nodes", s.listNodes)
+	s.mux.HandleFunc("GET /api/v1/nodes/{name}", s.getNode)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+			Message: fmt.Sprintf("the server could not find the requested resource (%s %s)", r.Method, r.URL.Path),
+		}})
+	})
+}
+
+// Serve listens on socketPath until ctx ends. It creates the parent
+// directory (0755), replaces a stale socket file and makes the socket 0600.
+// Requests in flight (watches, followed logs) end with ctx.
+func (s *Server) Serve(ctx context.Context, socketPath string) error {
+	if err := os.MkdirAll(filepath.Dir(socketPath), 0o755); err != nil {
+		return fmt.Errorf("create socket directory: %w", err)
+	}
+	if err := os.Remove(socketPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket %s: %w", socketPath, err)
+	}
+	ln, err := net.Listen("unix", socketPath)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", socketPath, err)
+	}
+	if err := os.Chmod(socketPath, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("chmod socket %s: %w", socketPath, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+	}()
+	s.log.Info("API listening", "socket", socketPath)
+	err = srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	cancel()
+	<-done
+	_ = os.Remove(socketPath)
+	return err
+}

@@ -1,0 +1,225 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// wireEvent is one line of a watch stream, shaped like metav1.WatchEvent.
+type wireEvent struct {
+	Type   string  `json:"type"`
+	Object *v1.Pod `json:"object"`
+}
+
+// watchPods streams the matching pods as ADDED (the state now, like a
+// Kubernetes watch without resourceVersion) and then every change, one JSON
+// object per line, until the client or the server goes away.
+func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q listQuery) {
+	ctx := r.Context()
+	ch, err := s.b.WatchPods(ctx, ns)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	pods, err := s.b.ListPods(ctx, ns)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	send := func(typ string, p v1.Pod) bool {
+		if !q.matches(&p) {
+			return true
+		}
+		setPodKind(&p)
+		if err := enc.Encode(wireEvent{Type: typ, Object: &p}); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	for _, p := range pods {
+		if !send("ADDED", p) {
+			return
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-ch:
+			if !ok || !send(ev.Type, ev.Pod) {
+				return
+			}
+		}
+	}
+}
+
+// flushWriter sends the response header on the first write and flushes
+// every write when following, so log lines reach the client as they come.
+type flushWriter struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	follow  bool
+	started bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		f.start()
+	}
+	n, err := f.w.Write(p)
+	if f.follow {
+		if fl, ok := f.w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	return n, err
+}
+
+func (f *flushWriter) start() {
+	f.started = true
+	f.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	f.w.WriteHeader(http.StatusOK)
+	if fl, ok := f.w.(http.Flusher); ok && f.follow {
+		fl.Flush()
+	}
+}
+
+func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
+	var opts LogOptions
+	var err error
+	q := r.URL.Query()
+	opts.Container = q.Get("container")
+	for key, dst := range map[string]*bool{"previous": &opts.Previous, "follow": &opts.Follow, "timestamps": &opts.Timestamps} {
+		if *dst, err = boolParam(r, key); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if t := q.Get("tailLines"); t != "" {
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil {
+			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid tailLines %q", t)))
+			return
+		}
+		if n >= 0 {
+			opts.TailLines = &n
+		}
+	}
+	fw := &flushWriter{w: w, follow: opts.Follow}
+	err = s.b.PodLogs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, fw)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	switch {
+	case err != nil && !fw.started:
+		writeError(w, err)
+	case err != nil:
+		if r.Context().Err() == nil {
+			s.log.Warn("pod log stream ended with an error", "namespace", r.PathValue("ns"), "pod", r.PathValue("name"), "err", err)
+		}
+	case !fw.started:
+		fw.start()
+	}
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	ns := r.PathValue("ns")
+	fields, err := parseFieldSelector(r.URL.Query().Get("fieldSelector"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	list := v1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, Items: []v1.Event{}}
+	if kind, ok := fields["involvedObject.kind"]; ok && kind != "Pod" {
+		writeJSON(w, http.StatusOK, &list)
+		return
+	}
+	if objNS, ok := fields["involvedObject.namespace"]; ok {
+		if ns != "" && objNS != ns {
+			writeJSON(w, http.StatusOK, &list)
+			return
+		}
+		ns = objNS
+	}
+	var targets []v1.Pod
+	if name := fields["involvedObject.name"]; name != "" && ns != "" {
+		targets = []v1.Pod{{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
+	} else if targets, err = s.b.ListPods(r.Context(), ns); err != nil {
+		writeError(w, err)
+		return
+	}
+	for _, p := range targets {
+		if name := fields["involvedObject.name"]; name != "" && p.Name != name {
+			continue
+		}
+		evs, err := s.b.PodEvents(r.Context(), p.Namespace, p.Name)
+		if apierrors.IsNotFound(err) {
+			continue // events of a pod that is gone: none
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list.Items = append(list.Items, evs...)
+	}
+	if len(targets) > 1 {
+		sort.SliceStable(list.Items, func(i, j int) bool { return eventTime(&list.Items[i]).Before(eventTime(&list.Items[j])) })
+	}
+	for i := range list.Items {
+		list.Items[i].Kind, list.Items[i].APIVersion = "Event", "v1"
+	}
+	writeJSON(w, http.StatusOK, &list)
+}
+
+func eventTime(e *v1.Event) *metav1.Time {
+	if !e.FirstTimestamp.IsZero() {
+		return &e.FirstTimestamp
+	}
+	return &metav1.Time{Time: e.EventTime.Time}
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+	node, err := s.b.Node(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if name := r.PathValue("name"); node.Name != name {
+		writeError(w, apierrors.NewNotFound(v1.Resource("nodes"), name))
+		return
+	}
+	node.Kind, node.APIVersion = "Node", "v1"
+	writeJSON(w, http.StatusOK, node)
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	node, err := s.b.Node(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	node.Kind, node.APIVersion = "Node", "v1"
+	writeJSON(w, http.StatusOK, &v1.NodeList{
+		TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"},
+		Items:    []v1.Node{*node},
+	})
+}
