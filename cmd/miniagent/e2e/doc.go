@@ -1,0 +1,15 @@
+// Package e2e holds miniagent's end-to-end tests. They build the miniagent
+// binary, import the busybox image into the containerd namespace
+// miniagent-e2e, start `miniagent daemon` with temporary directories and the
+// cgroup root miniagent-e2e, and check through the CLI what a user sees:
+// phases, conditions, restart counts and back-off, init container order,
+// logs, static pods, agent restarts, rejected manifests, and that a deleted
+// pod leaves nothing behind in containerd, the cgroup tree or the mount table.
+//
+// The tests need root and a running containerd; they are skipped unless
+// MINIAGENT_E2E=1. MINIAGENT_CONTAINERD_ADDRESS selects the containerd socket
+// (default /run/containerd/containerd.sock). The daemon's log is kept at
+// $TMPDIR/miniagent-e2e-daemon.log after the run.
+//
+//	sudo MINIAGENT_E2E=1 go test -count=1 -v ./cmd/miniagent/e2e/...
+package e2e
