@@ -23,10 +23,19 @@ import (
 //     spec.serviceAccountName, status.hostIP(s) and status.podIP(s).
 //   - valueFrom.resourceFieldRef supports limits/requests of cpu, memory and
 //     ephemeral-storage with a divisor (default 1, result rounded up). Unset
-//     limits take the value from nodeAllocatable, as kubelet does.
+//     limits take the node's allocatable value, as kubelet does (see
+//     WithNodeAllocatable; the default is HostAllocatable()).
 //   - miniagent has no ConfigMaps or Secrets: optional references to them
 //     (valueFrom and envFrom) are skipped, required ones are an error.
-func ContainerEnv(pod *v1.Pod, c *v1.Container, hostIP, podIP string, nodeAllocatable v1.ResourceList) ([]string, error) {
+func ContainerEnv(pod *v1.Pod, c *v1.Container, hostIP, podIP string, opts ...Option) ([]string, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	nodeAllocatable := o.allocatable
+	if nodeAllocatable == nil {
+		nodeAllocatable = HostAllocatable()
+	}
 	var names []string
 	values := map[string]string{}
 	set := func(k, v string) {

@@ -1,7 +1,10 @@
 package envvar
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -112,7 +115,7 @@ func TestContainerEnv(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := testPod(tc.env...)
-			got, err := ContainerEnv(pod, &pod.Spec.Containers[0], "10.0.0.1", "10.88.0.5", alloc)
+			got, err := ContainerEnv(pod, &pod.Spec.Containers[0], "10.0.0.1", "10.88.0.5", WithNodeAllocatable(alloc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +150,7 @@ func TestContainerEnvErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := testPod(tc.env...)
 			pod.Spec.Containers[0].EnvFrom = tc.envFrom
-			_, err := ContainerEnv(pod, &pod.Spec.Containers[0], "", "", nil)
+			_, err := ContainerEnv(pod, &pod.Spec.Containers[0], "", "", WithNodeAllocatable(v1.ResourceList{}))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
 			}
@@ -159,8 +162,41 @@ func TestContainerEnvErrors(t *testing.T) {
 		{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}, Optional: &yes}},
 		{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}, Optional: &yes}},
 	}
-	got, err := ContainerEnv(pod, &pod.Spec.Containers[0], "", "", nil)
+	got, err := ContainerEnv(pod, &pod.Spec.Containers[0], "", "")
 	if err != nil || !reflect.DeepEqual(got, []string{"A=1"}) {
 		t.Errorf("optional envFrom: got %q, %v", got, err)
+	}
+}
+
+func TestHostAllocatableDefault(t *testing.T) {
+	alloc := HostAllocatable()
+	cpu, mem := alloc[v1.ResourceCPU], alloc[v1.ResourceMemory]
+	if cpu.Value() < 1 || mem.Value() < 1<<20 {
+		t.Fatalf("HostAllocatable() = %v", alloc)
+	}
+	// Without WithNodeAllocatable, an unset limit is the host's.
+	pod := testPod(v1.EnvVar{Name: "M", ValueFrom: resField("limits.memory", "", "init")},
+		v1.EnvVar{Name: "C", ValueFrom: resField("limits.cpu", "1m", "side")})
+	got, err := ContainerEnv(pod, &pod.Spec.Containers[0], "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"M=" + strconv.FormatInt(mem.Value(), 10), "C=" + strconv.FormatInt(cpu.MilliValue(), 10)}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestMemTotal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "meminfo")
+	if err := os.WriteFile(path, []byte("MemFree: 10 kB\nMemTotal:       2048 kB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := memTotal(path); !ok || got != 2048*1024 {
+		t.Errorf("memTotal = %d, %v", got, ok)
+	}
+	if _, ok := memTotal(filepath.Join(dir, "missing")); ok {
+		t.Error("memTotal of a missing file succeeded")
 	}
 }
