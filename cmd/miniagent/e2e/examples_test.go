@@ -48,11 +48,11 @@ func TestExamples(t *testing.T) {
 		t.Errorf("readiness-container not ready: %+v", cs)
 	}
 
-	init := waitPod(t, "init-pod-example", 60*time.Second, "initialized", func(p *v1.Pod) bool {
+	initPod := waitPod(t, "init-pod-example", 60*time.Second, "initialized", func(p *v1.Pod) bool {
 		c := condition(p, v1.PodInitialized)
 		return c != nil && c.Status == v1.ConditionTrue && running(p)
 	})
-	if cs := containerStatus(init, "init-myservice"); cs == nil || cs.State.Terminated == nil || cs.State.Terminated.Reason != "Completed" {
+	if cs := containerStatus(initPod, "init-myservice"); cs == nil || cs.State.Terminated == nil || cs.State.Terminated.Reason != "Completed" {
 		t.Errorf("init-myservice status %+v, want terminated Completed", cs)
 	}
 	if out := logs(t, "init-pod-example", "init-myservice"); !strings.Contains(out, "myservice is up") {
