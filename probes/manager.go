@@ -33,7 +33,8 @@ type instance struct {
 }
 
 // NewManager returns a Manager whose exec probes go through exec. events,
-// killer, onChange and log may be nil.
+// killer, onChange and log may be nil. onChange is called from worker
+// goroutines with no lock held; like KillForProbe it must not call Stop.
 func NewManager(exec Execer, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
 	onChange func(podUID string), log *slog.Logger) *Manager {
 	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log)

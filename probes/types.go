@@ -68,7 +68,8 @@ type Execer interface {
 // LivenessHandler is told when a container must be killed because its
 // liveness or startup probe failed failureThreshold times in a row. It is
 // called once per container instance, from the probe's worker goroutine;
-// it may call back into the Manager (RemoveContainer does not wait).
+// it may call back into the Manager (RemoveContainer does not wait), but
+// must not call Manager.Stop, which waits for that very goroutine.
 // probeType is "Liveness" or "Startup"; grace is the probe's
 // terminationGracePeriodSeconds if set, else the pod's; message is the
 // kubelet's text for the Killing event, e.g.
