@@ -30,7 +30,8 @@ type podList struct {
 }
 
 // Decode parses one file's bytes: a stream of YAML documents (separated by
-// "---") or of JSON objects. Each document is a v1 Pod or a v1 List of Pods.
+// "---") or of JSON objects. Each document is a v1 Pod or a v1 List (or
+// PodList) of Pods.
 // Decoding is strict: unknown and duplicate fields are errors naming the field
 // path, the source and the document number. Empty documents are skipped.
 func Decode(data []byte, source string) ([]*v1.Pod, error) {
@@ -121,7 +122,7 @@ func decodeDocument(doc []byte) ([]*v1.Pod, error) {
 	case tm.APIVersion == "":
 		return nil, errors.New("Object 'apiVersion' is missing")
 	case tm.APIVersion != "v1":
-		return nil, fmt.Errorf("no matches for kind %q in version %q: only v1 Pod and v1 List are supported", tm.Kind, tm.APIVersion)
+		return nil, fmt.Errorf("no matches for kind %q in version %q: only v1 Pod, List and PodList are supported", tm.Kind, tm.APIVersion)
 	}
 	switch tm.Kind {
 	case "Pod":
@@ -130,10 +131,10 @@ func decodeDocument(doc []byte) ([]*v1.Pod, error) {
 			return nil, err
 		}
 		return []*v1.Pod{pod}, nil
-	case "List":
+	case "List", "PodList":
 		return decodeList(doc)
 	default:
-		return nil, fmt.Errorf("unsupported kind %q in version \"v1\": only Pod and List are supported", tm.Kind)
+		return nil, fmt.Errorf("unsupported kind %q in version \"v1\": only Pod, List and PodList are supported", tm.Kind)
 	}
 }
 

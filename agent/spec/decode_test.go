@@ -34,6 +34,11 @@ items:
 			want: []string{"a", "b"},
 		},
 		{
+			name: "PodList",
+			data: "apiVersion: v1\nkind: PodList\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: p}}\n",
+			want: []string{"p"},
+		},
+		{
 			name: "multi-document with empty documents and comments",
 			data: "---\n# nothing here\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n---\n",
 			want: []string{"a", "b"},
