@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -53,6 +54,7 @@ type FileSource struct {
 	log      *slog.Logger
 	clock    clock.WithTicker
 
+	mu       sync.Mutex              // guards the fields below, for Scan
 	seen     map[types.UID]time.Time // first time each pod UID was seen
 	problems map[string]string       // file -> last problem logged
 }
@@ -85,7 +87,9 @@ func (s *FileSource) Run(ctx context.Context, out chan<- Update) error {
 	defer w.Close()
 	watching := s.watch(w)
 
-	last := ""
+	// last is the fingerprint of the last update sent; it starts as one no
+	// pod set has, so the first update always goes out, even when empty.
+	last := "\x00"
 	send := func() bool {
 		pods := s.Scan()
 		key := fingerprint(pods)
@@ -100,8 +104,6 @@ func (s *FileSource) Run(ctx context.Context, out chan<- Update) error {
 			return false
 		}
 	}
-	// The first update always goes out, even when it is empty.
-	last = "\x00"
 	if !send() {
 		return nil
 	}
@@ -177,6 +179,8 @@ func isManifest(base string) bool {
 // file name then position. Files that fail to decode or validate are logged
 // and left out; for a duplicate pod name the first file wins.
 func (s *FileSource) Scan() []*v1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	files, err := s.manifestFiles()
 	if err != nil {
 		s.report(s.path, err.Error())

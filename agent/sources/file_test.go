@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func init() {
@@ -300,5 +301,55 @@ func TestFileSourceSingleFile(t *testing.T) {
 	pods := src.Scan()
 	if len(pods) != 1 || pods[0].Name != "one-n" {
 		t.Fatalf("pods = %v", pods)
+	}
+}
+
+func TestFileSourceResyncPicksUpLateDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "manifests")
+	src := NewFileSource(dir, "n", slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+	fake := testingclock.NewFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	src.clock = fake
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := make(chan Update)
+	go func() { _ = src.Run(ctx, ch) }()
+	if u := <-ch; len(u.Pods) != 0 {
+		t.Fatalf("initial pods: %d", len(u.Pods))
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "a.yaml", manifest("late", "x"))
+	for !fake.HasWaiters() {
+		time.Sleep(time.Millisecond)
+	}
+	fake.Step(resyncInterval)
+	select {
+	case u := <-ch:
+		if len(u.Pods) != 1 || u.Pods[0].Name != "late-n" {
+			t.Fatalf("pods after resync: %v", u.Pods)
+		}
+		if got := u.Pods[0].Annotations[ConfigSeenAnnotation]; got != "2025-01-02T04:04:05Z" {
+			t.Errorf("config.seen = %q, want the fake clock's time", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("resync did not pick up the new directory")
+	}
+	// The directory is watched now: a further change arrives without a resync.
+	write(t, dir, "b.yaml", manifest("second", "x"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fake.Step(debounceDelay) // fires the debounce timer once the event is in
+		select {
+		case u := <-ch:
+			if len(u.Pods) != 2 {
+				t.Fatalf("pods after change: %d", len(u.Pods))
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("change in the late directory not seen")
+		}
 	}
 }
