@@ -1,0 +1,216 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// CreateContainer creates the container and a fresh snapshot named after its
+// ID. The OCI spec is built from the image config first, then the Kubernetes
+// overrides in spec (see SpecOpts). No task is created.
+func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpec) error {
+	ctx = r.ns(ctx)
+	if spec.ID == "" {
+		return fmt.Errorf("create container: empty ID")
+	}
+	img, err := r.findImage(ctx, spec.Image)
+	if err != nil {
+		return fmt.Errorf("create container %q: %w", spec.ID, err)
+	}
+	if err := r.ensureUnpacked(ctx, img); err != nil {
+		return fmt.Errorf("create container %q: %w", spec.ID, err)
+	}
+	ispec, err := img.Spec(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("create container %q: image config: %w", spec.ID, err))
+	}
+	labels := make(map[string]string, len(spec.Labels)+2)
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	if spec.LogPath != "" {
+		labels[LabelLogPath] = spec.LogPath
+	}
+	if spec.CgroupsPath != "" {
+		labels[LabelCgroupsPath] = spec.CgroupsPath
+	}
+	_, err = r.client.NewContainer(ctx, spec.ID,
+		client.WithImage(img),
+		client.WithImageStopSignal(img, "SIGTERM"),
+		client.WithSnapshotter(r.opts.Snapshotter),
+		client.WithNewSnapshot(spec.ID, img),
+		client.WithNewSpec(SpecOpts(img, ispec.Config, spec)...),
+		client.WithAdditionalContainerLabels(labels),
+	)
+	if err != nil {
+		return classify(fmt.Errorf("create container %q: %w", spec.ID, err))
+	}
+	return nil
+}
+
+// SpecOpts are the OCI spec options for spec on top of img, in order: image
+// config (entrypoint, cmd, env, working dir, user), then the Kubernetes
+// command/args (ic is img's config), env, working dir, user/group, namespaces, hostname, mounts,
+// cgroup, resources and oom_score_adj.
+func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.SpecOpts {
+	opts := []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		withKubeArgs(ic, spec.Command, spec.Args),
+	}
+	if len(spec.Env) > 0 {
+		opts = append(opts, oci.WithEnv(spec.Env))
+	}
+	if spec.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(spec.WorkingDir))
+	}
+	switch {
+	case spec.RunAsUser != nil && spec.RunAsGroup != nil:
+		opts = append(opts, oci.WithUIDGID(uint32(*spec.RunAsUser), uint32(*spec.RunAsGroup)))
+	case spec.RunAsUser != nil:
+		opts = append(opts, oci.WithUserID(uint32(*spec.RunAsUser)))
+	case spec.RunAsGroup != nil:
+		opts = append(opts, withGID(uint32(*spec.RunAsGroup)))
+	}
+	// Network: the sandbox's namespace, or the host's. With the host's
+	// network the UTS namespace is the host's too (as the kubelet does), so
+	// no hostname is set; otherwise every container gets its own UTS.
+	if p := spec.Sandbox.NetNSPath; p != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: p}))
+		if spec.Hostname != "" {
+			opts = append(opts, oci.WithHostname(spec.Hostname))
+		}
+	} else {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace))
+	}
+	if p := spec.Sandbox.IPCNSPath; p != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: p}))
+	} else {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
+	}
+	// PID and mount namespaces: new per container (the default spec's).
+	if len(spec.Mounts) > 0 {
+		opts = append(opts, oci.WithMounts(ociMounts(spec.Mounts)))
+	}
+	if spec.CgroupsPath != "" {
+		opts = append(opts, oci.WithCgroup(spec.CgroupsPath))
+	}
+	res := spec.Resources
+	if res.MemoryLimit > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(res.MemoryLimit)))
+		if swapLimitSupported() {
+			// No swap beyond the limit, as the kubelet does.
+			opts = append(opts, oci.WithMemorySwap(res.MemoryLimit))
+		}
+	}
+	if res.CPUShares > 0 {
+		opts = append(opts, oci.WithCPUShares(res.CPUShares))
+	}
+	if res.CPUQuota > 0 || res.CPUPeriod > 0 {
+		opts = append(opts, oci.WithCPUCFS(res.CPUQuota, res.CPUPeriod))
+	}
+	if spec.OOMScoreAdj != nil {
+		opts = append(opts, withOOMScoreAdj(*spec.OOMScoreAdj))
+	}
+	return opts
+}
+
+// withKubeArgs applies Kubernetes command/args semantics on top of the image
+// config: Command replaces ENTRYPOINT and drops CMD; Args replace CMD.
+func withKubeArgs(ic ocispec.ImageConfig, command, args []string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if command == nil && args == nil {
+			return nil
+		}
+		argv := KubeArgv(ic.Entrypoint, ic.Cmd, command, args)
+		if len(argv) == 0 {
+			return fmt.Errorf("no command specified and the image has neither ENTRYPOINT nor CMD")
+		}
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.Args = argv
+		return nil
+	}
+}
+
+// KubeArgv computes a container's argv the Kubernetes way from the image's
+// ENTRYPOINT and CMD and the pod's command and args (nil = not set).
+func KubeArgv(entrypoint, cmd, command, args []string) []string {
+	var argv []string
+	switch {
+	case command != nil:
+		argv = append(argv, command...)
+	default:
+		argv = append(argv, entrypoint...)
+		if args == nil {
+			argv = append(argv, cmd...)
+		}
+	}
+	if args != nil {
+		argv = append(argv, args...)
+	}
+	return argv
+}
+
+func withGID(gid uint32) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.User.GID = gid
+		return nil
+	}
+}
+
+// withOOMScoreAdj sets the container process's oom_score_adj; containerd
+// has no ready option for it.
+func withOOMScoreAdj(adj int) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		v := adj
+		s.Process.OOMScoreAdj = &v
+		return nil
+	}
+}
+
+func ociMounts(ms []runtime.Mount) []specs.Mount {
+	out := make([]specs.Mount, 0, len(ms))
+	for _, m := range ms {
+		om := specs.Mount{Destination: m.Destination, Source: m.Source, Type: m.Type}
+		switch m.Type {
+		case "tmpfs":
+			if om.Source == "" {
+				om.Source = "tmpfs"
+			}
+			om.Options = append([]string{"nosuid", "nodev"}, m.Options...)
+		default: // bind
+			om.Type = "bind"
+			om.Options = append([]string{"rbind"}, m.Options...)
+		}
+		out = append(out, om)
+	}
+	return out
+}
+
+// swapLimitSupported reports whether the memory controller accepts a swap
+// limit (v1 needs swap accounting for memory.memsw.*).
+var swapLimitSupported = sync.OnceValue(func() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		return true
+	}
+	data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil && strings.Contains(string(data), "memory")
+})

@@ -1,0 +1,187 @@
+// Package containerd implements runtime.Runtime on top of a containerd daemon
+// through containerd's Go client. It is the only package in miniagent that
+// imports containerd.
+//
+// Layout of what it creates, all in one containerd namespace:
+//
+//   - one containerd container (and overlay snapshot named after it) per
+//     Kubernetes container instance; a restart is a new container;
+//   - labels on each container carry what survives an agent restart: the
+//     Kubernetes identity (runtime.Label*), the CRI log path, the start time,
+//     and the exit recorded by the exit monitor;
+//   - the container's stdout/stderr go through containerd's binary log driver
+//     to a small log process (crilog.ShimMain) owned by the containerd shim,
+//     so logs keep flowing while the agent is down;
+//   - a pod sandbox is a network namespace (loopback up) and an IPC namespace,
+//     bind-mounted under Options.StateDir/<pod uid>/{net,ipc}.
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// Labels this package adds to containers besides the caller's.
+const (
+	LabelLogPath     = "io.miniagent.log-path"
+	LabelCgroupsPath = "io.miniagent.cgroups-path"
+	LabelStartedAt   = "io.miniagent.started-at"  // RFC3339Nano
+	LabelFinishedAt  = "io.miniagent.finished-at" // RFC3339Nano, set by the exit monitor
+	LabelExitCode    = "io.miniagent.exit-code"   // decimal, set by the exit monitor
+	LabelOOMKilled   = "io.miniagent.oom-killed"  // "true" when the cgroup saw an OOM kill
+)
+
+// Defaults for Options.
+const (
+	DefaultAddress     = "/run/containerd/containerd.sock"
+	DefaultNamespace   = "miniagent"
+	DefaultStateDir    = "/run/miniagent/ns"
+	DefaultSnapshotter = "overlayfs"
+)
+
+// healthTimeout bounds Healthy and Version calls.
+const healthTimeout = 2 * time.Second
+
+// Options configure New.
+type Options struct {
+	Address     string // containerd socket (DefaultAddress)
+	Namespace   string // containerd namespace (DefaultNamespace)
+	StateDir    string // where the netns/ipc bind mounts live (DefaultStateDir)
+	Snapshotter string // DefaultSnapshotter
+
+	// LogShim is the argv prefix of the log process the shim starts for every
+	// task: an absolute program path and at most one argument, e.g.
+	// {"/usr/local/bin/miniagent", "crilog-shim"}. The process is run as
+	// LogShim[0] LogShim[1] <log path>; with a one-element LogShim as
+	// LogShim[0] <log path> "". The program must call crilog.ShimMain with the
+	// arguments after the prefix. Empty LogShim: container output is discarded.
+	LogShim []string
+}
+
+// Runtime is the containerd implementation of runtime.Runtime.
+type Runtime struct {
+	client *client.Client
+	opts   Options
+
+	// bg is the context of background work (exit monitors); Close cancels it.
+	bg     context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New connects to containerd. It does not wait for the daemon to answer;
+// use Healthy for that.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.Address == "" {
+		opts.Address = DefaultAddress
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
+	if opts.Snapshotter == "" {
+		opts.Snapshotter = DefaultSnapshotter
+	}
+	if n := len(opts.LogShim); n > 2 {
+		return nil, fmt.Errorf("log shim %q: at most a program and one argument", opts.LogShim)
+	} else if n > 0 && !filepath.IsAbs(opts.LogShim[0]) {
+		return nil, fmt.Errorf("log shim %q: program path must be absolute", opts.LogShim[0])
+	}
+	if !filepath.IsAbs(opts.StateDir) {
+		return nil, fmt.Errorf("state dir %q must be absolute", opts.StateDir)
+	}
+	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace))
+	if err != nil {
+		return nil, classify(fmt.Errorf("connect to containerd at %s: %w", opts.Address, err))
+	}
+	bg, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
+	return &Runtime{client: c, opts: opts, bg: bg, cancel: cancel}, nil
+}
+
+// Close stops background work and closes the connection. Containers, tasks
+// and log processes keep running.
+func (r *Runtime) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return r.client.Close()
+}
+
+// ns puts the runtime's containerd namespace on ctx.
+func (r *Runtime) ns(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.opts.Namespace)
+}
+
+// Healthy reports whether containerd answers within a short timeout.
+func (r *Runtime) Healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(r.ns(ctx), healthTimeout)
+	defer cancel()
+	ok, err := r.client.IsServing(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("containerd health check: %w", err))
+	}
+	if !ok {
+		return fmt.Errorf("containerd is not serving: %w", runtime.ErrUnavailable)
+	}
+	return nil
+}
+
+// Version returns "containerd://<version>".
+func (r *Runtime) Version(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(r.ns(ctx), healthTimeout)
+	defer cancel()
+	v, err := r.client.Version(ctx)
+	if err != nil {
+		return "", classify(fmt.Errorf("containerd version: %w", err))
+	}
+	return "containerd://" + v.Version, nil
+}
+
+// classify adds runtime.ErrNotFound or runtime.ErrUnavailable to err when
+// containerd's error means that, keeping the original message.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, runtime.ErrUnavailable):
+		return err
+	case errdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %w", err, runtime.ErrNotFound)
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %w", err, runtime.ErrUnavailable)
+	}
+	return err
+}
+
+func isUnavailable(err error) bool {
+	if errdefs.IsUnavailable(err) {
+		return true
+	}
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
+		return true
+	}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}

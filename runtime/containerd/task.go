@@ -1,0 +1,218 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+)
+
+// StartContainer creates the task with its log IO, subscribes to its exit,
+// starts it, records the start time in a label, and leaves an exit monitor
+// running that records the exit in labels (for status after the task is
+// gone). The exit itself is reported on Events.
+func (r *Runtime) StartContainer(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return classify(fmt.Errorf("start container %q: %w", id, err))
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("start container %q: %w", id, err))
+	}
+	task, err := c.NewTask(ctx, r.logIO(labels[LabelLogPath]))
+	if err != nil {
+		return classify(fmt.Errorf("start container %q: create task: %w", id, err))
+	}
+	// Wait before Start so the exit cannot be missed; the wait lives as long
+	// as the runtime, not the request.
+	exitCh, err := task.Wait(r.bg)
+	if err != nil {
+		_, _ = task.Delete(ctx, client.WithProcessKill)
+		return classify(fmt.Errorf("start container %q: wait task: %w", id, err))
+	}
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(ctx, client.WithProcessKill)
+		return classify(fmt.Errorf("start container %q: %w", id, err))
+	}
+	started := time.Now()
+	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)}); err != nil {
+		return classify(fmt.Errorf("start container %q: record start time: %w", id, err))
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case st := <-exitCh:
+			if st.Error() != nil {
+				return // the runtime is closing or containerd went away
+			}
+			r.recordExit(c, labels[LabelCgroupsPath], st.ExitCode(), st.ExitTime())
+		case <-r.bg.Done():
+		}
+	}()
+	return nil
+}
+
+// logIO is the task IO: the log process via containerd's binary log driver,
+// or no IO without a log path or log shim.
+func (r *Runtime) logIO(logPath string) cio.Creator {
+	if logPath == "" || len(r.opts.LogShim) == 0 {
+		return cio.NullIO
+	}
+	return cio.BinaryIO(r.opts.LogShim[0], ShimQuery(r.opts.LogShim, logPath))
+}
+
+// ShimQuery is the binary-log URI query for logPath. The runc shim turns
+// each query key into an argument followed by its value, so a single key
+// keeps the order fixed: LogShim[1] logPath, or logPath "" when LogShim has
+// only the program.
+func ShimQuery(logShim []string, logPath string) map[string]string {
+	if len(logShim) > 1 {
+		return map[string]string{logShim[1]: logPath}
+	}
+	return map[string]string{logPath: ""}
+}
+
+// recordExit stores the exit in labels so status survives task deletion.
+func (r *Runtime) recordExit(c client.Container, cgroupsPath string, code uint32, at time.Time) {
+	l := map[string]string{
+		LabelFinishedAt: at.UTC().Format(time.RFC3339Nano),
+		LabelExitCode:   strconv.FormatUint(uint64(code), 10),
+	}
+	if cgroupOOMKilled(cgroupsPath) {
+		l[LabelOOMKilled] = "true"
+	}
+	ctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
+	defer cancel()
+	_, _ = c.SetLabels(ctx, l) // best effort: the container may be gone already
+}
+
+// StopContainer sends signal (0 = the image's STOPSIGNAL, else SIGTERM),
+// waits up to grace, then SIGKILLs and waits for the exit. A container
+// without a running task is already stopped.
+func (r *Runtime) StopContainer(ctx context.Context, id string, signal syscall.Signal, grace time.Duration) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return classify(fmt.Errorf("stop container %q: %w", id, err))
+	}
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(fmt.Errorf("stop container %q: %w", id, err))
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("stop container %q: %w", id, err))
+	}
+	if st.Status == client.Stopped {
+		return nil
+	}
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exitCh, err := task.Wait(waitCtx)
+	if err != nil {
+		return classify(fmt.Errorf("stop container %q: %w", id, err))
+	}
+	if signal == 0 {
+		signal, err = client.GetStopSignal(ctx, c, syscall.SIGTERM)
+		if err != nil {
+			signal = syscall.SIGTERM
+		}
+	}
+	if grace > 0 && signal != syscall.SIGKILL {
+		if err := task.Kill(ctx, signal); err != nil && !errdefs.IsNotFound(err) {
+			return classify(fmt.Errorf("stop container %q: signal %v: %w", id, signal, err))
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exitCh:
+			return nil
+		case <-timer.C:
+		case <-ctx.Done():
+			return fmt.Errorf("stop container %q: %w", id, ctx.Err())
+		}
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return classify(fmt.Errorf("stop container %q: kill: %w", id, err))
+	}
+	select {
+	case <-exitCh:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop container %q: waiting for exit after SIGKILL: %w", id, ctx.Err())
+	}
+}
+
+// RemoveContainer deletes the task (killing it if needed), the container and
+// its snapshot. What is already gone is not an error.
+func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	c, err := r.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(fmt.Errorf("remove container %q: %w", id, err))
+	}
+	task, err := c.Task(ctx, nil)
+	switch {
+	case err == nil:
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return classify(fmt.Errorf("remove container %q: delete task: %w", id, err))
+		}
+	case !errdefs.IsNotFound(err):
+		return classify(fmt.Errorf("remove container %q: %w", id, err))
+	}
+	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return classify(fmt.Errorf("remove container %q: %w", id, err))
+	}
+	return nil
+}
+
+// cgroupOOMKilled reads the OOM kill counter of a container's memory cgroup
+// (v1 memory.oom_control or v2 memory.events). The counter is kept until
+// the task is deleted.
+func cgroupOOMKilled(cgroupsPath string) bool {
+	if cgroupsPath == "" {
+		return false
+	}
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", cgroupsPath, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", cgroupsPath, "memory.events"),
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, ok := counter(string(data), "oom_kill"); ok {
+			return n > 0
+		}
+	}
+	return false
+}
+
+// counter finds "key N" in a flat-keyed cgroup file.
+func counter(data, key string) (uint64, bool) {
+	for _, line := range strings.Split(data, "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
