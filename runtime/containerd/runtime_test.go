@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,6 +255,13 @@ func TestSandboxNamespaces(t *testing.T) {
 	}
 	if ra[3] != "stdout F testpod" {
 		t.Fatalf("hostname %q", ra[3])
+	}
+	// No thread of this process was left inside a pod namespace.
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, f := range tasks {
+		if ns, err := os.Readlink(f); err == nil && ns != hostNet {
+			t.Errorf("thread %s is in %s, not the host's %s", f, ns, hostNet)
+		}
 	}
 }
 
