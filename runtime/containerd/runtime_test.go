@@ -333,3 +333,34 @@ func TestRemoveLeavesNothing(t *testing.T) {
 		t.Fatalf("pod cgroup %s left behind", p.sb.CgroupParent)
 	}
 }
+
+func TestLogsAndStatusSurviveAgentRestart(t *testing.T) {
+	p := newPod(t, false)
+	ctx := context.Background()
+	// A separate Runtime plays the agent that goes away.
+	agent, err := New(ctx, rt.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := p.spec("sh", "-c", "echo early; sleep 0.5; echo late; exit 5")
+	if err := agent.CreateContainer(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.StartContainer(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ev := hub.waitFor(t, spec.ID, runtime.EventExit, 30*time.Second)
+	if ev.ExitCode != 5 {
+		t.Fatalf("exit %d", ev.ExitCode)
+	}
+	if recs := logRecords(t, spec.LogPath, 2); len(recs) != 2 || recs[1] != "stdout F late" {
+		t.Fatalf("log after agent exit: %q", recs)
+	}
+	st, err := rt.ContainerStatus(ctx, spec.ID)
+	if err != nil || st.State != runtime.StateExited || st.ExitCode != 5 || st.StartedAt.IsZero() {
+		t.Fatalf("status seen by the next agent: %+v, %v", st, err)
+	}
+}
