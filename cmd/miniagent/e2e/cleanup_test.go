@@ -26,12 +26,14 @@ spec:
   containers:
   - name: a
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "`+foreverScript+`"]
     resources:
       requests: {memory: 16Mi, cpu: 10m}
       limits: {memory: 32Mi}
   - name: b
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "`+foreverScript+`"]
 `)
 	pod := waitPod(t, name, 60*time.Second, "running", running)

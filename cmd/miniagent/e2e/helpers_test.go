@@ -213,9 +213,10 @@ spec:
   containers:
   - name: main
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", %q]
 `, name, restartPolicy, script)
 }
 
 // foreverScript runs until SIGTERM, then exits 0 at once.
-const foreverScript = `trap "exit 0" TERM; while true; do sleep 1; done`
+const foreverScript = `trap 'exit 0' TERM; while true; do sleep 1; done`

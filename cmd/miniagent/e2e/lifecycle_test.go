@@ -64,13 +64,16 @@ spec:
   initContainers:
   - name: init-1
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "echo init-1 output; sleep 1"]
   - name: init-2
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "echo init-2 output; sleep 1"]
   containers:
   - name: main
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "echo main output; `+foreverScript+`"]
 `)
 	pod := waitPod(t, "e2e-init", 60*time.Second, "running after its init containers", running)

@@ -43,6 +43,7 @@ spec:
   containers:
   - name: web
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", "echo version ` + version + `; ` + foreverScript + `"]
 `
 	}
