@@ -57,8 +57,12 @@ func canStart(a *podActions, pod *v1.Pod, c *containerRecord, now time.Time) boo
 	if c.Waiting != nil && !c.FailedAt.IsZero() {
 		if in, until := c.FailBackoff.inBackoffSince(c.FailedAt, now); in {
 			w := *c.Waiting
-			if w.Reason == ReasonErrImagePull || w.Reason == ReasonImagePullBackOff {
-				w = waiting{Reason: ReasonImagePullBackOff, Message: c.Waiting.Message}
+			if (w.Reason == ReasonErrImagePull && now.After(c.FailedAt)) || w.Reason == ReasonImagePullBackOff {
+				image := ""
+				if spec, _ := findContainer(pod, c.Name); spec != nil {
+					image = spec.Image
+				}
+				w = waiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q", image)}
 			}
 			a.wait(c.Name, w, until)
 			return false

@@ -20,7 +20,7 @@ import (
 // Options configure an Agent. cmd/miniagent fills them from flags.
 type Options struct {
 	Runtime    runtime.Runtime
-	Clock      clock.Clock // nil = the real clock
+	Clock      clock.WithTicker // nil = the real clock
 	Log        *slog.Logger
 	RootDir    string // checkpoints and volumes
 	PodLogsDir string // CRI logs, /var/log/pods
@@ -36,7 +36,7 @@ type Options struct {
 type Agent struct {
 	opts  Options
 	rt    runtime.Runtime
-	clock clock.Clock
+	clock clock.WithTicker
 	log   *slog.Logger
 	node  *nodeInfo
 
@@ -49,7 +49,7 @@ type Agent struct {
 	watchers  map[chan api.WatchEvent]string
 
 	events   *eventStore
-	prober   readiness
+	prober   proberAPI
 	runCtx   context.Context // the agent's lifetime; pod workers derive from it
 	workerWG sync.WaitGroup
 }
@@ -105,6 +105,7 @@ type Source interface {
 func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 	a.runCtx = ctx
 	a.runtimeUp = a.rt.Healthy(ctx) == nil
+	a.startProber()
 	if err := a.restore(ctx); err != nil {
 		return fmt.Errorf("restore checkpoints: %w", err)
 	}

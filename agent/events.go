@@ -16,14 +16,14 @@ const maxEventsPerPod = 100
 // eventStore keeps kubelet-style events per pod, folding repeats into a
 // count as the event recorder does.
 type eventStore struct {
-	clock clock.Clock
+	clock clock.PassiveClock
 	host  string
 	mu    sync.Mutex
 	byPod map[types.UID][]v1.Event
 	seq   int
 }
 
-func newEventStore(clk clock.Clock, host string) *eventStore {
+func newEventStore(clk clock.PassiveClock, host string) *eventStore {
 	return &eventStore{clock: clk, host: host, byPod: map[types.UID][]v1.Event{}}
 }
 

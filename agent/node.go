@@ -40,7 +40,7 @@ type nodeInfo struct {
 	oomRestricted bool
 }
 
-func newNodeInfo(cfg NodeConfig, clk clock.Clock) (*nodeInfo, error) {
+func newNodeInfo(cfg NodeConfig, clk clock.PassiveClock) (*nodeInfo, error) {
 	if cfg.Name == "" {
 		h, err := os.Hostname()
 		if err != nil {

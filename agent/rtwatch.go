@@ -53,6 +53,9 @@ func (a *Agent) recordExit(id string, code int32, at time.Time, oom bool, reason
 	}
 	w := a.workers[uid]
 	a.mu.Unlock()
+	if a.prober != nil {
+		a.prober.RemoveContainer(id)
+	}
 	if w != nil {
 		w.poke()
 	}

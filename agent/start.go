@@ -58,18 +58,18 @@ func (w *podWorker) failStart(name, reason, message string) {
 }
 
 // startContainer makes a new instance of container name and starts it:
-// image, spec, create, checkpoint, start.
-func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string) {
+// image, spec, create, checkpoint, start. It reports whether an instance was created.
+func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string) bool {
 	a := w.a
 	cspec, isInit := findContainer(pod, name)
 	if cspec == nil {
-		return
+		return false
 	}
 	a.mu.Lock()
 	rec := a.pods[w.uid]
 	if rec == nil {
 		a.mu.Unlock()
-		return
+		return false
 	}
 	c := rec.container(name, isInit)
 	attempt := c.RestartCount
@@ -81,18 +81,18 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 
 	info, ok := w.ensureImage(ctx, pod, cspec)
 	if !ok {
-		return
+		return false
 	}
 	rs, err := a.containerSpec(pod, cspec, isInit, attempt, info, sb)
 	if err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerConfigError, err.Error())
-		return
+		return false
 	}
 	if err := a.rt.CreateContainer(ctx, rs); err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerError, err.Error())
-		return
+		return false
 	}
 	a.events.normal(pod, "Created", "Created container "+name)
 
@@ -137,9 +137,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 	a.mu.Unlock()
 	if err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
-		return
+		return true
 	}
 	a.events.normal(pod, "Started", "Started container "+name)
+	a.watchProbes(pod, name, inst)
+	return true
 }
 
 // ensureImage makes the container's image present according to its pull

@@ -98,6 +98,16 @@ func (a *Agent) restore(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for _, rec := range a.pods {
+		for name, c := range rec.Containers {
+			if c.Current.running() {
+				pod, in := rec.Pod, c.Current
+				a.mu.Unlock()
+				a.watchProbes(pod, name, in)
+				a.mu.Lock()
+			}
+		}
+	}
 	for uid, rec := range a.pods {
 		a.log.Info("re-adopted pod", "pod", podFullName(rec.Pod), "containers", len(rec.instances()))
 		a.startWorkerLocked(uid, nil)

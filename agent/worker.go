@@ -130,10 +130,16 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	if len(acts.Kill) > 0 {
 		w.stopContainers(ctx, pod, acts.Kill, gracePeriod(pod, nil))
 	}
+	progressed := len(acts.Kill) > 0 || (acts.CreateSandbox && len(acts.Start) == 0)
 	for _, name := range acts.Start {
-		w.startContainer(ctx, pod, name)
+		if w.startContainer(ctx, pod, name) {
+			progressed = true
+		} else if t := now.Add(time.Second); wakeAt.IsZero() || t.Before(wakeAt) {
+			// Show the failure, then its back-off, as kubelet's next sync would.
+			wakeAt = t
+		}
 	}
-	if len(acts.Start) > 0 || len(acts.Kill) > 0 || acts.CreateSandbox {
+	if progressed {
 		w.poke() // look again at once: the next init container, a finished pod, ...
 	}
 	a.checkpoint(w.uid)
@@ -194,6 +200,9 @@ func (w *podWorker) terminate(ctx context.Context) {
 	}
 	a.mu.Unlock()
 
+	if a.prober != nil {
+		a.prober.RemovePod(string(pod.UID))
+	}
 	w.stopContainers(ctx, pod, names, grace)
 
 	a.mu.Lock()
