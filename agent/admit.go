@@ -16,3 +16,14 @@ func (a *Agent) admitLocked(rec *podRecord) {
 		a.events.warn(pod, rec.Reason, rec.Message)
 	}
 }
+
+// nodeChanged reacts to new labels or taints: labels never evict running
+// pods (IgnoredDuringExecution); NoExecute taints are handled by the taint
+// manager.
+func (a *Agent) nodeChanged() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.workers {
+		w.poke()
+	}
+}

@@ -91,6 +91,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.node = node
+	if err := a.loadNodeState(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -100,9 +100,12 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 		"beta.kubernetes.io/os":   goruntime.GOOS,
 		"beta.kubernetes.io/arch": goruntime.GOARCH,
 	}
+	a.mu.Lock()
 	for k, v := range n.cfg.Labels {
 		labels[k] = v
 	}
+	taints := append([]v1.Taint(nil), n.cfg.Taints...)
+	a.mu.Unlock()
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(n.cpus), resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),
@@ -138,7 +141,7 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 	return &v1.Node{
 		TypeMeta:   metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
 		ObjectMeta: metav1.ObjectMeta{Name: n.cfg.Name, Labels: labels, Annotations: annotations, CreationTimestamp: metav1.NewTime(n.created), UID: "node-" + "miniagent"},
-		Spec:       v1.NodeSpec{Taints: append([]v1.Taint(nil), n.cfg.Taints...)},
+		Spec:       v1.NodeSpec{Taints: taints},
 		Status: v1.NodeStatus{
 			Capacity:    capacity,
 			Allocatable: capacity.DeepCopy(),
@@ -161,3 +164,5 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 
 // KubeletVersion is the Kubernetes version whose kubelet behaviour miniagent follows.
 const KubeletVersion = "v1.33.0-miniagent"
+
+func metav1Now(a *Agent) metav1.Time { return metav1.NewTime(a.clock.Now()) }

@@ -38,6 +38,12 @@ type Backend interface {
 	PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error)
 	// Node returns the node object (labels, taints, capacity, conditions, ...).
 	Node(ctx context.Context) (*v1.Node, error)
+	// UpdateNode replaces the node's labels and taints with those of node
+	// (other fields are ignored; the kubernetes.io/hostname, os and arch
+	// labels cannot be changed). The change is persisted across agent
+	// restarts; a new NoExecute taint evicts pods that do not tolerate it.
+	// It returns the updated node, or NewInvalid / NewConflict errors.
+	UpdateNode(ctx context.Context, node *v1.Node) (*v1.Node, error)
 }
 
 // LogOptions select what PodLogs writes.

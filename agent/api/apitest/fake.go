@@ -276,3 +276,12 @@ func (b *Backend) PodEvents(_ context.Context, ns, name string) ([]v1.Event, err
 func (b *Backend) Node(context.Context) (*v1.Node, error) {
 	return b.NodeObj.DeepCopy(), nil
 }
+
+// UpdateNode replaces the fake node's labels and taints.
+func (b *Backend) UpdateNode(_ context.Context, node *v1.Node) (*v1.Node, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.NodeObj.Labels = node.Labels
+	b.NodeObj.Spec.Taints = node.Spec.Taints
+	return b.NodeObj.DeepCopy(), nil
+}
