@@ -189,6 +189,12 @@ func (a *Agent) addPodLocked(pod *v1.Pod, source string) {
 	rec := &podRecord{Pod: pod, Source: source, Containers: map[string]*containerRecord{}}
 	rec.StartTime = a.clock.Now()
 	a.admitLocked(rec)
+	if pod.CreationTimestamp.IsZero() {
+		pod.CreationTimestamp = metav1.NewTime(a.clock.Now())
+	}
+	if pod.Spec.NodeName == "" {
+		pod.Spec.NodeName = a.node.cfg.Name // bound to this node, as the scheduler would
+	}
 	a.pods[pod.UID] = rec
 	a.byName[k] = pod.UID
 	a.startWorkerLocked(pod.UID, after)
