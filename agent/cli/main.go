@@ -1,6 +1,7 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
-// describe, logs) on top of the API client, printing like kubectl: the same
-// tables, STATUS column, describe layout, output formats and error messages.
+// describe, logs, label, taint) on top of the API client, printing like
+// kubectl: the same tables, STATUS column, describe layout, output formats
+// and error messages.
 package cli
 
 import (
@@ -32,6 +33,8 @@ Usage:
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
   miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
+  miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
 
 Global flags:
   --socket PATH          daemon socket (env MINIAGENT_SOCKET, default /run/miniagent/miniagent.sock)
@@ -79,6 +82,7 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 	}
 	verbs := map[string]func(context.Context, []string) int{
 		"apply": a.apply, "delete": a.delete, "get": a.get, "describe": a.describe, "logs": a.logs,
+		"label": a.label, "taint": a.taint,
 	}
 	verb, ok := verbs[rest[0]]
 	if !ok {
