@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type worker struct {
 	done    chan struct{}
 
 	// Owned by the worker goroutine.
+	// due is when run() scheduled the current probe: the first probe time,
+	// a tick of the period, or the moment of a trigger. Zero when doProbe is
+	// called directly; it only feeds the debug "probe" log line.
+	due        time.Time
 	lastResult result
 	resultRun  int
 	onHold     bool // a liveness/startup kill was requested; probe no more
@@ -54,7 +59,8 @@ func (w *worker) run() {
 	defer w.cancel()
 
 	clk := w.m.clock
-	if wait := w.firstProbeAt().Sub(clk.Now()); wait > 0 {
+	w.due = w.firstProbeAt()
+	if wait := w.due.Sub(clk.Now()); wait > 0 {
 		t := clk.NewTimer(wait)
 		select {
 		case <-w.ctx.Done():
@@ -67,16 +73,32 @@ func (w *worker) run() {
 	case <-w.trigger:
 	default:
 	}
-	ticker := clk.NewTicker(seconds(w.spec.PeriodSeconds))
+	if now := clk.Now(); w.due.Before(now) {
+		w.due = now // started late (e.g. re-adopted after an agent restart)
+	}
+	period := seconds(w.spec.PeriodSeconds)
+	tickStart := clk.Now()
+	ticker := clk.NewTicker(period)
 	defer ticker.Stop()
 	for w.doProbe(w.ctx) {
 		select {
 		case <-w.ctx.Done():
 			return
 		case <-ticker.C():
+			w.due = lastTick(tickStart, clk.Now(), period)
 		case <-w.trigger:
+			w.due = clk.Now()
 		}
 	}
+}
+
+// lastTick is the latest tick of a ticker started at start with the given
+// period that is not after now.
+func lastTick(start, now time.Time, period time.Duration) time.Time {
+	if now.Before(start) || period <= 0 {
+		return start
+	}
+	return start.Add(now.Sub(start) / period * period)
 }
 
 func (w *worker) firstProbeAt() time.Time {
@@ -102,11 +124,13 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 		return true
 	}
 
+	begin := w.m.clock.Now()
 	out, output, err := w.probeWithRetries(ctx)
 	if ctx.Err() != nil {
 		return false // stopped while probing: the result belongs to nobody
 	}
 	t := &w.inst.target
+	w.logProbe(begin, out, err)
 	if err != nil {
 		w.m.event(t.PodUID, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe errored: %v", w.kind, err))
 		w.m.log.Debug("probe errored", "probe", string(w.kind), "pod", t.Namespace+"/"+t.PodName,
@@ -146,6 +170,31 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 		return false
 	}
 	return true
+}
+
+// logProbe writes the debug line scripts/bench-probes.sh measures: when the
+// probe began (unix µs), how long it took, and how late it began against
+// its schedule (µs; -1 when doProbe was not called by run()).
+func (w *worker) logProbe(begin time.Time, out outcome, err error) {
+	log := w.m.log
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	late := int64(-1)
+	if !w.due.IsZero() {
+		late = max(begin.Sub(w.due).Microseconds(), 0)
+	}
+	res := "success"
+	switch {
+	case err != nil:
+		res = "error"
+	case out == outcomeFailure:
+		res = "failure"
+	}
+	t := &w.inst.target
+	log.Debug("probe", "probe", string(w.kind), "pod", t.Namespace+"/"+t.PodName, "container", t.ContainerName,
+		"result", res, "begin_us", begin.UnixMicro(),
+		"latency_us", w.m.clock.Since(begin).Microseconds(), "late_us", late)
 }
 
 func (w *worker) probeWithRetries(ctx context.Context) (outcome, string, error) {
