@@ -1,0 +1,13 @@
+// Package eviction is miniagent's node-pressure eviction manager for
+// memory, after kubelet's: hard and soft thresholds on memory.available
+// (node capacity minus the node's working set) and
+// allocatableMemory.available (the pods cgroup's limit minus its working
+// set), soft grace periods, minimum reclaim, the MemoryPressure node
+// condition with its transition period, and the ranking that picks the one
+// pod evicted per monitoring interval: pods using more than their memory
+// request first, then lower priority, then larger usage above request.
+//
+// The pure parts (ParseThresholds, ThresholdsMet, Rank, Message) are
+// table-tested; Manager.Synchronize is one observe-decide-act step driven
+// by an injected clock, and Run calls it every monitoring period.
+package eviction
