@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/miniagent/miniagent/agent/admission"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -48,10 +49,14 @@ func (a *app) describe(ctx context.Context, args []string) int {
 			if err != nil {
 				return a.fail(err)
 			}
+			pods, err := nodePods(ctx, c, n.Name)
+			if err != nil {
+				return a.fail(err)
+			}
 			if i > 0 {
 				fmt.Fprintln(a.stdout)
 			}
-			describeNode(a.stdout, n, a.clock.Now())
+			describeNode(a.stdout, n, pods, a.clock.Now())
 		}
 		return 0
 	}
@@ -79,15 +84,16 @@ func (a *app) describe(ctx context.Context, args []string) int {
 		if i > 0 {
 			fmt.Fprint(a.stdout, "\n\n")
 		}
-		describePod(a.stdout, pod, events, a.clock.Now())
+		describePod(a.stdout, pod, events, preferredAffinity(ctx, c, pod), a.clock.Now())
 	}
 	return rc
 }
 
 func stamp(t time.Time) string { return t.Format(time.RFC1123Z) }
 
-// describePod writes the kubectl describe view of a pod.
-func describePod(w io.Writer, pod *v1.Pod, events []v1.Event, now time.Time) {
+// describePod writes the kubectl describe view of a pod, with the
+// evaluated preferred affinity terms after the tolerations.
+func describePod(w io.Writer, pod *v1.Pod, events []v1.Event, preferred []admission.PreferredTerm, now time.Time) {
 	o := newOut(w)
 	o.line(0, "Name:\t%s\n", pod.Name)
 	o.line(0, "Namespace:\t%s\n", pod.Namespace)
@@ -157,6 +163,7 @@ func describePod(w io.Writer, pod *v1.Pod, events []v1.Event, now time.Time) {
 	o.line(0, "QoS Class:\t%s\n", qos)
 	multiline(o, "Node-Selectors", pod.Spec.NodeSelector, "=")
 	describeTolerations(o, pod.Spec.Tolerations)
+	describePreferred(o, preferred)
 	describeEvents(o, events, now)
 	o.tw.Flush()
 }

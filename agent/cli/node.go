@@ -118,8 +118,9 @@ func (a *app) getNodes(ctx context.Context, names []string, p *printer, noHeader
 	return 0
 }
 
-// describeNode writes a short kubectl-like describe of the node.
-func describeNode(w io.Writer, n *v1.Node, now time.Time) {
+// describeNode writes the kubectl describe view of the node, pods being its
+// non-terminated pods.
+func describeNode(w io.Writer, n *v1.Node, pods []v1.Pod, now time.Time) {
 	o := newOut(w)
 	o.line(0, "Name:\t%s\n", n.Name)
 	o.line(0, "Roles:\t%s\n", nodeRow(n, now, false)[2])
@@ -176,5 +177,7 @@ func describeNode(w io.Writer, n *v1.Node, now time.Time) {
 	} {
 		o.line(1, "%s:\t%s\n", kv[0], kv[1])
 	}
+	describeNodePods(o, n, pods, now)
+	o.line(0, "Events:\t<none>\n")
 	o.tw.Flush()
 }
