@@ -2,7 +2,8 @@
 # bench-start.sh - start-up benchmark: time from `apply` to Running for a
 # one-container busybox pod through a miniagent daemon, side by side with the
 # floor (the same container created and started straight through containerd's
-# Go client), and optionally each runtime step the agent performs.
+# Go client, once with null IO and once logging through miniagent's
+# crilog-shim as the agent does), and each runtime step the agent performs.
 #
 #   bench-start.sh            runs scripts/setup.sh, then the benchmark
 #
@@ -149,7 +150,8 @@ for i in $(seq 1 150); do
 done
 
 echo "==> benchmark: $RUNS runs each, interleaved"
-args=(--socket "$SOCK" --containerd-address "$ADDR" --floor-namespace "$FLOOR_NS" --runs "$RUNS" -n default)
+args=(--socket "$SOCK" --containerd-address "$ADDR" --floor-namespace "$FLOOR_NS" --runs "$RUNS" -n default
+	--floor-log-shim "$BIN" --floor-log-dir "$WORK/floorlogs")
 [ -n "${BENCH_POLL:-}" ] && args+=(--poll "$BENCH_POLL")
 if [ "${BENCH_STEPS:-1}" = 1 ]; then
 	args+=(--steps-namespace "$STEPS_NS" --steps-state-dir "$WORK/steps" --log-shim "$BIN")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,13 +20,18 @@ import (
 
 // floorBench creates and starts the same container straight through
 // containerd's Go client: the least any agent on this client can take.
+//
+// With a log shim the task's output goes, as the agent's does, through
+// containerd's binary log driver to "<shim> crilog-shim <log file>".
 type floorBench struct {
-	o   options
-	c   *client.Client
-	ref string
+	o      options
+	c      *client.Client
+	ref    string
+	shim   string // "" = null IO
+	logDir string
 }
 
-func newFloorBench(ctx context.Context, o options) (*floorBench, error) {
+func newFloorBench(ctx context.Context, o options, shim, logDir string) (*floorBench, error) {
 	ref, err := mcd.NormalizeRef(o.image)
 	if err != nil {
 		return nil, err
@@ -33,7 +40,7 @@ func newFloorBench(ctx context.Context, o options) (*floorBench, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", o.address, err)
 	}
-	b := &floorBench{o: o, c: c, ref: ref}
+	b := &floorBench{o: o, c: c, ref: ref, shim: shim, logDir: logDir}
 	if _, err := c.GetImage(b.ns(ctx), ref); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("image %s in namespace %s: %w", ref, o.floorNamespace, err)
@@ -45,7 +52,12 @@ func (b *floorBench) ns(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, b.o.floorNamespace)
 }
 
-func (b *floorBench) close() { b.c.Close() }
+func (b *floorBench) close() {
+	b.c.Close()
+	if b.logDir != "" {
+		os.RemoveAll(b.logDir)
+	}
+}
 
 // once times image lookup, container + snapshot creation, task creation,
 // Wait and Start; removal afterwards is not timed.
@@ -69,7 +81,11 @@ func (b *floorBench) once(ctx context.Context, i int) (time.Duration, error) {
 		return 0, fmt.Errorf("create container %s: %w", id, err)
 	}
 	defer b.remove(c)
-	task, err := c.NewTask(ctx, cio.NullIO)
+	io := cio.NullIO
+	if b.shim != "" {
+		io = cio.BinaryIO(b.shim, mcd.ShimQuery([]string{b.shim, "crilog-shim"}, filepath.Join(b.logDir, id+".log")))
+	}
+	task, err := c.NewTask(ctx, io)
 	if err != nil {
 		return 0, fmt.Errorf("create task %s: %w", id, err)
 	}

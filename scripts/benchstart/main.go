@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type options struct {
 	stepsNamespace string // containerd namespace for --steps; "" skips it
 	stepsStateDir  string // sandbox state dir for --steps
 	logShim        string // miniagent binary for the --steps log shim
+	floorLogShim   string // miniagent binary for a second floor row with the log shim
+	floorLogDir    string // where that row's logs go
 	podNamespace   string // Kubernetes namespace of the bench pods
 	image          string
 	runs           int
@@ -41,6 +44,8 @@ func main() {
 	flag.StringVar(&o.stepsNamespace, "steps-namespace", "", "containerd namespace for the per-step runs through runtime/containerd (empty: skip); must not be the daemon's")
 	flag.StringVar(&o.stepsStateDir, "steps-state-dir", "", "state dir (netns mounts) for the per-step runs")
 	flag.StringVar(&o.logShim, "log-shim", "", "absolute path of the miniagent binary, used as log shim in the per-step runs")
+	flag.StringVar(&o.floorLogShim, "floor-log-shim", "", "absolute path of the miniagent binary: add a floor row whose task logs through it (needs --floor-namespace)")
+	flag.StringVar(&o.floorLogDir, "floor-log-dir", "", "directory for the logs of the --floor-log-shim row (removed at the end)")
 	flag.StringVar(&o.podNamespace, "n", "default", "Kubernetes namespace of the bench pods")
 	flag.StringVar(&o.image, "image", "busybox", "image (must be present in every namespace used)")
 	flag.IntVar(&o.runs, "runs", 30, "runs of each kind")
@@ -59,7 +64,7 @@ func run(o options) error {
 	}
 	ctx := context.Background()
 	var agent *agentBench
-	var floor *floorBench
+	var floor, floorShim *floorBench
 	var steps *stepsBench
 	var err error
 	if o.socket != "" {
@@ -69,10 +74,19 @@ func run(o options) error {
 		defer agent.close()
 	}
 	if o.floorNamespace != "" {
-		if floor, err = newFloorBench(ctx, o); err != nil {
+		if floor, err = newFloorBench(ctx, o, "", ""); err != nil {
 			return err
 		}
 		defer floor.close()
+		if o.floorLogShim != "" {
+			if o.floorLogDir == "" || !filepath.IsAbs(o.floorLogDir) {
+				return fmt.Errorf("--floor-log-shim needs an absolute --floor-log-dir")
+			}
+			if floorShim, err = newFloorBench(ctx, o, o.floorLogShim, o.floorLogDir); err != nil {
+				return err
+			}
+			defer floorShim.close()
+		}
 	}
 	if o.stepsNamespace != "" {
 		if steps, err = newStepsBench(ctx, o); err != nil {
@@ -86,7 +100,7 @@ func run(o options) error {
 
 	// One warm-up run of each kind, not counted: first-use costs (page
 	// cache, shim binary, image unpack check) are not what we measure.
-	var agentD, floorD []time.Duration
+	var agentD, floorD, floorShimD []time.Duration
 	var stepD []stepTimes
 	for i := -1; i < o.runs; i++ {
 		if agent != nil {
@@ -105,6 +119,15 @@ func run(o options) error {
 			}
 			if i >= 0 {
 				floorD = append(floorD, d)
+			}
+		}
+		if floorShim != nil {
+			d, err := floorShim.once(ctx, i)
+			if err != nil {
+				return fmt.Errorf("floor run with log shim %d: %w", i+1, err)
+			}
+			if i >= 0 {
+				floorShimD = append(floorShimD, d)
 			}
 		}
 		if steps != nil {
@@ -132,6 +155,9 @@ func run(o options) error {
 	if floor != nil {
 		floorS = summarize(floorD)
 		printRow("containerd create+start (floor)", floorS)
+	}
+	if floorShim != nil {
+		printRow("containerd create+start, crilog-shim IO", summarize(floorShimD))
 	}
 	if agent != nil && floor != nil && floorS.Median > 0 {
 		fmt.Printf("\nratio of medians (miniagent / floor): %.2f\n", float64(agentS.Median)/float64(floorS.Median))
