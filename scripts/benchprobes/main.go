@@ -1,0 +1,225 @@
+// Command benchprobes is the probe density benchmark scripts/bench-probes.sh
+// runs against a miniagent daemon started with --v debug: it applies N
+// busybox httpd pods, each with an HTTP readiness probe (period 1 s) and an
+// exec liveness probe (period 10 s), waits until all are ready, then measures
+// over a window the daemon's CPU use and RSS (from /proc/PID/stat) and, from
+// the daemon's "probe" debug lines, the probe latency and how late probes
+// begin against their schedule. It prints a summary table and deletes its
+// pods.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/miniagent/miniagent/agent/api"
+)
+
+type options struct {
+	socket, logFile, namespace string
+	pid, containerdPID, pods   int
+	window, settle, timeout    time.Duration
+	readyPeriod, livePeriod    int
+	keep                       bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.socket, "socket", "", "the daemon's API socket")
+	flag.StringVar(&o.logFile, "log", "", "the daemon's log file (written with --v debug)")
+	flag.StringVar(&o.namespace, "n", "default", "pod namespace")
+	flag.IntVar(&o.pid, "pid", 0, "the daemon's process ID")
+	flag.IntVar(&o.containerdPID, "containerd-pid", 0, "containerd's process ID (0: not measured)")
+	flag.IntVar(&o.pods, "pods", 100, "number of pods")
+	flag.DurationVar(&o.window, "window", 60*time.Second, "measurement window")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after all pods are ready before measuring")
+	flag.DurationVar(&o.timeout, "ready-timeout", 5*time.Minute, "how long the pods may take to become ready")
+	flag.IntVar(&o.readyPeriod, "readiness-period", 1, "readiness probe periodSeconds")
+	flag.IntVar(&o.livePeriod, "liveness-period", 10, "liveness probe periodSeconds")
+	flag.BoolVar(&o.keep, "keep", false, "leave the pods running")
+	flag.Parse()
+	if o.socket == "" || o.logFile == "" || o.pid == 0 {
+		fmt.Fprintln(os.Stderr, "benchprobes: --socket, --log and --pid are required")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchprobes:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	c := api.NewClient(o.socket)
+	names := make([]string, o.pods)
+	for i := range names {
+		names[i] = fmt.Sprintf("bench-probe-%03d", i)
+	}
+	if !o.keep {
+		defer deleteAll(c, o.namespace, names)
+	}
+
+	fmt.Printf("==> apply %d pods (HTTP readiness every %ds, exec liveness every %ds)\n", o.pods, o.readyPeriod, o.livePeriod)
+	t0 := time.Now()
+	err := forEach(names, 4, func(n string) error {
+		_, _, err := c.Apply(ctx, benchPod(o.namespace, n, int32(o.readyPeriod), int32(o.livePeriod)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	applied := time.Since(t0)
+	if err := waitReady(ctx, c, o.namespace, names, o.timeout); err != nil {
+		return err
+	}
+	allReady := time.Since(t0)
+	fmt.Printf("    applied in %v, all %d ready after %v\n", applied.Round(time.Millisecond), o.pods, allReady.Round(time.Millisecond))
+	time.Sleep(o.settle)
+
+	fmt.Printf("==> measure for %v\n", o.window)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	before, _ := countPods(ctx, c, o.namespace, want)
+	m, err := measure(o.pid, o.containerdPID, o.window)
+	if err != nil {
+		return err
+	}
+	after, err := countPods(ctx, c, o.namespace, want)
+	if err != nil {
+		return err
+	}
+
+	f, err := os.Open(o.logFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runs, err := parseProbeLog(f, m.from, m.to)
+	if err != nil {
+		return err
+	}
+	periods := map[string]time.Duration{
+		"Readiness": time.Duration(o.readyPeriod) * time.Second,
+		"Liveness":  time.Duration(o.livePeriod) * time.Second,
+	}
+	report(o, m, analyze(runs, periods), periods, allReady, before, after)
+	return nil
+}
+
+// usage is what one measurement window saw.
+type usage struct {
+	from, to          time.Time
+	cpu, ctdCPU       float64 // seconds of user+system CPU in the window
+	rssMax, rssMean   int     // bytes
+	ctdRSS            int     // containerd's RSS at the end, bytes
+	agentThreadsAtEnd int
+}
+
+// measure samples the daemon's RSS every second for window and reads its
+// CPU time (utime+stime) at both ends.
+func measure(pid, ctdPID int, window time.Duration) (usage, error) {
+	proc, err := procfs.NewProc(pid)
+	if err != nil {
+		return usage{}, err
+	}
+	stat := func(p procfs.Proc) (procfs.ProcStat, error) { return p.Stat() }
+	var ctd procfs.Proc
+	ctdStart := 0.0
+	if ctdPID > 0 {
+		if ctd, err = procfs.NewProc(ctdPID); err != nil {
+			return usage{}, err
+		}
+		s, err := stat(ctd)
+		if err != nil {
+			return usage{}, err
+		}
+		ctdStart = s.CPUTime()
+	}
+	s0, err := stat(proc)
+	if err != nil {
+		return usage{}, err
+	}
+	u := usage{from: time.Now()}
+	var rssSum, samples int
+	for end := u.from.Add(window); time.Now().Before(end); {
+		time.Sleep(min(time.Second, time.Until(end)))
+		s, err := stat(proc)
+		if err != nil {
+			return usage{}, fmt.Errorf("daemon pid %d: %w", pid, err)
+		}
+		rss := s.ResidentMemory()
+		u.rssMax = max(u.rssMax, rss)
+		rssSum += rss
+		samples++
+	}
+	s1, err := stat(proc)
+	if err != nil {
+		return usage{}, err
+	}
+	u.to = time.Now()
+	u.cpu = s1.CPUTime() - s0.CPUTime()
+	u.rssMean = rssSum / max(samples, 1)
+	u.agentThreadsAtEnd = s1.NumThreads
+	if ctdPID > 0 {
+		s, err := stat(ctd)
+		if err != nil {
+			return usage{}, err
+		}
+		u.ctdCPU = s.CPUTime() - ctdStart
+		u.ctdRSS = s.ResidentMemory()
+	}
+	return u, nil
+}
+
+func report(o options, u usage, stats []kindStats, periods map[string]time.Duration, allReady time.Duration, before, after podCounts) {
+	secs := u.to.Sub(u.from).Seconds()
+	fmt.Printf("\n==> summary: %d pods, window %.1fs\n", o.pods, secs)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "all pods ready after\t%v\n", allReady.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "agent CPU (utime+stime)\t%.1f%% of one core (%.2fs in %.1fs)\n", 100*u.cpu/secs, u.cpu, secs)
+	fmt.Fprintf(w, "agent RSS\tmean %.1f MiB, max %.1f MiB\n", mib(u.rssMean), mib(u.rssMax))
+	fmt.Fprintf(w, "agent threads at end\t%d\n", u.agentThreadsAtEnd)
+	if o.containerdPID > 0 {
+		fmt.Fprintf(w, "containerd CPU (shared daemon)\t%.1f%% of one core, RSS %.1f MiB\n", 100*u.ctdCPU/secs, mib(u.ctdRSS))
+	}
+	fmt.Fprintf(w, "container restarts in window\t%d\n", after.restarts-before.restarts)
+	fmt.Fprintf(w, "ready at end\t%d of %d\n", after.ready, o.pods)
+	w.Flush()
+
+	fmt.Println()
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "probe\tperiod\truns\texpected\tfailed\tlatency p50\tp90\tp99\tmax\tlate p50\tp99\tmax\t|gap−period| p50\tp99\tmax\t")
+	for _, s := range stats {
+		expected := float64(o.pods) * secs / periods[s.kind].Seconds()
+		fmt.Fprintf(w, "%s\t%v\t%d\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			s.kind, periods[s.kind], s.runs, expected, s.failures,
+			ms(s.latency.p50), ms(s.latency.p90), ms(s.latency.p99), ms(s.latency.max),
+			ms(s.late.p50), ms(s.late.p99), ms(s.late.max),
+			ms(s.intervalΔ.p50), ms(s.intervalΔ.p99), ms(s.intervalΔ.max))
+	}
+	w.Flush()
+	fmt.Println("(times in ms; late = probe start − its scheduled tick; gap = time between consecutive runs of one probe)")
+}
+
+func mib(b int) float64 { return float64(b) / (1 << 20) }
+
+// deleteAll deletes the benchmark's pods, a few at a time, without grace.
+func deleteAll(c *api.Client, ns string, names []string) {
+	fmt.Printf("==> delete %d pods\n", len(names))
+	var zero int64
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := forEach(names, 8, func(n string) error {
+		_, err := c.DeletePod(ctx, ns, n, &zero, true)
+		return err
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "benchprobes: delete:", err)
+	}
+}
