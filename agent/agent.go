@@ -14,6 +14,7 @@ import (
 
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/oom"
 	"github.com/miniagent/miniagent/runtime"
 )
 
@@ -91,6 +92,10 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.node = node
+	if node.oomRestricted {
+		a.log.Warn("no CAP_SYS_RESOURCE: oom_score_adj values below the agent's own are clamped to it",
+			"floor", node.oomFloor, "guaranteed_intended", oom.GuaranteedScore)
+	}
 	if err := a.loadNodeState(); err != nil {
 		return nil, err
 	}

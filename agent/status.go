@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -12,6 +14,7 @@ import (
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/podstatus"
 	"github.com/miniagent/miniagent/cgroups"
+	"github.com/miniagent/miniagent/oom"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -113,6 +116,7 @@ func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
 		st.StartTime = &t
 	}
 	st.Reason, st.Message = rec.Reason, rec.Message
+	a.annotateOOMScores(pod)
 
 	initialized := true
 	for i := range pod.Spec.InitContainers {
@@ -201,4 +205,34 @@ func (a *Agent) notifyLocked(typ string, pod *v1.Pod) {
 type readiness interface {
 	Ready(containerID string) bool
 	Started(containerID string) bool
+}
+
+// OOMScoreAnnotation shows, when the agent may not lower oom_score_adj as
+// far as kubelet's policy asks, the intended and the applied value of each
+// container.
+const OOMScoreAnnotation = "miniagent.io/oom-score-adj"
+
+func (a *Agent) annotateOOMScores(pod *v1.Pod) {
+	if !a.node.oomRestricted {
+		return
+	}
+	qos := cgroups.QOSClass(pod)
+	var parts []string
+	add := func(cs []v1.Container) {
+		for i := range cs {
+			want := oom.PolicyScore(pod, &cs[i], qos, a.node.memoryCapacity)
+			if got := oom.Clamp(want, a.node.oomFloor); got != want {
+				parts = append(parts, fmt.Sprintf("%s: intended %d, applied %d", cs[i].Name, want, got))
+			}
+		}
+	}
+	add(pod.Spec.InitContainers)
+	add(pod.Spec.Containers)
+	if len(parts) == 0 {
+		return
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[OOMScoreAnnotation] = strings.Join(parts, "; ") + " (no CAP_SYS_RESOURCE: values below the agent's own are raised to it)"
 }
