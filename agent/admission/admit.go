@@ -26,6 +26,11 @@ const (
 
 	// RejectedPrefix starts the status message of a rejected pod.
 	RejectedPrefix = "Pod was rejected: "
+
+	// WarningReason is the reason of the Warning event recorded for each
+	// entry of Result.Warnings (kubelet has none: its scheduler only scores
+	// PreferNoSchedule taints).
+	WarningReason = "UntoleratedPreferNoSchedule"
 )
 
 // Result is the outcome of Admit.

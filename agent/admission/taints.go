@@ -26,6 +26,13 @@ func EvictionEventMessage(pod *v1.Pod) string {
 	return fmt.Sprintf("Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 }
 
+// CancelEventMessage is the event message the taint manager records when a
+// pending eviction is cancelled (the taint went away or became tolerated
+// forever before tolerationSeconds ran out).
+func CancelEventMessage(pod *v1.Pod) string {
+	return fmt.Sprintf("Cancelling deletion of Pod %s/%s", pod.Namespace, pod.Name)
+}
+
 // EvictionMessage is the pod status message of an evicted pod, naming the
 // NoExecute taints it does not tolerate or tolerates only for a while.
 func EvictionMessage(pod *v1.Pod, taints []v1.Taint) string {

@@ -93,4 +93,7 @@ func TestEvictionTexts(t *testing.T) {
 	if got, want := EvictionEventMessage(pod), "Marking for deletion Pod prod/web"; got != want {
 		t.Errorf("EvictionEventMessage = %q, want %q", got, want)
 	}
+	if got, want := CancelEventMessage(pod), "Cancelling deletion of Pod prod/web"; got != want {
+		t.Errorf("CancelEventMessage = %q, want %q", got, want)
+	}
 }
