@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -55,6 +57,13 @@ func TestMain(m *testing.M) {
 		// Every test calls e2e(t), which skips.
 		os.Exit(m.Run())
 	}
+	// Runs share the containerd namespace and the cgroup root: one at a time.
+	unlock, err := lockRun()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	defer unlock()
 	h, setupErr = newHarness()
 	if setupErr == nil {
 		setupErr = h.startDaemon()
@@ -66,7 +75,31 @@ func TestMain(m *testing.M) {
 	if h != nil {
 		h.teardown()
 	}
+	unlock()
 	os.Exit(code)
+}
+
+// runLock is the file whose flock serialises e2e runs on one host: each run
+// empties the shared containerd namespace, which would break a parallel run.
+const runLock = "/run/miniagent-e2e.lock"
+
+// lockRun takes the host-wide e2e lock, waiting for another run to finish.
+func lockRun() (unlock func(), err error) {
+	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", runLock, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: another end-to-end run holds %s; waiting for it to finish\n", runLock)
+		start := time.Now()
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", runLock, err)
+		}
+		fmt.Fprintf(os.Stderr, "e2e: got %s after %v\n", runLock, time.Since(start).Round(time.Second))
+	}
+	var once sync.Once
+	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
 // e2e returns the shared harness, or skips/fails the test when the e2e tests
