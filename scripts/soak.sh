@@ -8,7 +8,7 @@
 #   - no pod* cgroup directory under /sys/fs/cgroup/*/<cgroup-root>
 #   - no mount under the root dir in /proc/self/mountinfo
 #   - no directory under <root-dir>/pods, no netns state under <root-dir>/ns,
-#     no pod log directory
+#     no checkpoint under <root-dir>/checkpoints, no pod log directory
 #   - the daemon's open fds and threads back within a small margin of where
 #     they were after a warm-up cycle (Go keeps idle threads, hence the margin)
 #
@@ -250,6 +250,7 @@ check_empty "pod cgroups under */$CGROUP_ROOT" "$(find /sys/fs/cgroup/*/"$CGROUP
 check_empty "mounts under $ROOT" "$(awk -v r="$ROOT" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo)"
 check_empty "directories under $ROOT/pods" "$(find "$ROOT/pods" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "netns state under $ROOT/ns" "$(find "$ROOT/ns" -mindepth 1 -maxdepth 1 2>/dev/null)"
+check_empty "pod checkpoints under $ROOT/checkpoints" "$(find "$ROOT/checkpoints" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "pod log directories under $LOGS" "$(find "$LOGS" -mindepth 1 -maxdepth 1 2>/dev/null)"
 if [ "$fd1" -gt $((fd0 + FD_MARGIN)) ]; then
 	leak "daemon fds grew from $fd0 to $fd1 (margin $FD_MARGIN):"
