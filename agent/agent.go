@@ -13,7 +13,9 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/eviction"
 	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/cgroups"
 	"github.com/miniagent/miniagent/oom"
 	"github.com/miniagent/miniagent/runtime"
 )
@@ -27,6 +29,14 @@ type Options struct {
 	PodLogsDir string // CRI logs, /var/log/pods
 	CgroupRoot string // top-level pods cgroup, e.g. "miniagent"
 	Node       NodeConfig
+	// Cgroups manages the pods cgroup tree (nil: containers get their
+	// cgroups from the runtime only, as in unit tests); Allocatable is the
+	// node allocatable it enforces.
+	Cgroups     cgroups.Manager
+	Allocatable cgroups.NodeAllocatable
+	// Eviction configures the memory eviction manager (nil: none). Its
+	// Thresholds and periods are used; the agent fills in the rest.
+	Eviction *eviction.ManagerConfig
 	// ResyncPeriod is how often every pod worker re-syncs without a reason
 	// (default 10 s); HealthPeriod how often the runtime is checked (default 1 s).
 	ResyncPeriod time.Duration
@@ -49,10 +59,14 @@ type Agent struct {
 	published map[types.UID]*v1.Pod // last status sent to watchers
 	watchers  map[chan api.WatchEvent]string
 
-	events   *eventStore
-	prober   proberAPI
-	runCtx   context.Context // the agent's lifetime; pod workers derive from it
-	workerWG sync.WaitGroup
+	events             *eventStore
+	evictor            *eviction.Manager
+	lastMemoryPressure *v1.NodeCondition
+	// taintsChanged wakes the taint manager.
+	taintsChanged chan struct{}
+	prober        proberAPI
+	runCtx        context.Context // the agent's lifetime; pod workers derive from it
+	workerWG      sync.WaitGroup
 }
 
 // New checks the options and prepares an agent.
@@ -86,6 +100,8 @@ func New(opts Options) (*Agent, error) {
 		published: map[types.UID]*v1.Pod{},
 		watchers:  map[chan api.WatchEvent]string{},
 		events:    newEventStore(opts.Clock, opts.Node.Name),
+
+		taintsChanged: make(chan struct{}, 1),
 	}
 	node, err := newNodeInfo(opts.Node, opts.Clock)
 	if err != nil {
@@ -114,11 +130,16 @@ func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 	a.runCtx = ctx
 	a.runtimeUp = a.rt.Healthy(ctx) == nil
 	a.startProber()
+	if err := a.setupCgroups(); err != nil {
+		return fmt.Errorf("pods cgroup: %w", err)
+	}
+	a.startEviction(ctx)
 	if err := a.restore(ctx); err != nil {
 		return fmt.Errorf("restore checkpoints: %w", err)
 	}
 	go a.watchRuntimeEvents(ctx)
 	go a.watchRuntimeHealth(ctx)
+	go a.runTaintManager(ctx)
 	updates := make(chan sources.Update)
 	for _, s := range srcs {
 		go func(s Source) {

@@ -38,6 +38,8 @@ type nodeInfo struct {
 	// tells it is above kubelet's values (no CAP_SYS_RESOURCE).
 	oomFloor      int
 	oomRestricted bool
+	// runtimeVersion is the last version the runtime reported.
+	runtimeVersion string
 }
 
 func newNodeInfo(cfg NodeConfig, clk clock.PassiveClock) (*nodeInfo, error) {
@@ -92,6 +94,18 @@ func osImage() string {
 
 // Node returns the v1.Node of this agent.
 func (a *Agent) buildNode(ctx context.Context) *v1.Node {
+	if v, err := a.rt.Version(ctx); err == nil {
+		a.mu.Lock()
+		a.node.runtimeVersion = v
+		a.mu.Unlock()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.buildNodeLocked()
+}
+
+// buildNodeLocked is buildNode for a caller holding a.mu.
+func (a *Agent) buildNodeLocked() *v1.Node {
 	n := a.node
 	labels := map[string]string{
 		"kubernetes.io/hostname":  n.cfg.Name,
@@ -100,12 +114,10 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 		"beta.kubernetes.io/os":   goruntime.GOOS,
 		"beta.kubernetes.io/arch": goruntime.GOARCH,
 	}
-	a.mu.Lock()
 	for k, v := range n.cfg.Labels {
 		labels[k] = v
 	}
 	taints := append([]v1.Taint(nil), n.cfg.Taints...)
-	a.mu.Unlock()
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(n.cpus), resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),
@@ -115,19 +127,17 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 	if unix.Statfs(a.opts.RootDir, &st) == nil {
 		capacity[v1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(st.Blocks)*int64(st.Bsize), resource.BinarySI)
 	}
-	version, _ := a.rt.Version(ctx)
+	version := n.runtimeVersion
 	now := metav1.NewTime(a.clock.Now())
 	ready := v1.NodeCondition{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
 		Message: "miniagent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)}
-	a.mu.Lock()
-	up := a.runtimeUp
-	a.mu.Unlock()
-	if !up {
+	if !a.runtimeUp {
 		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, "KubeletNotReady", "container runtime is down"
 	}
+	mp := a.memoryPressureConditionLocked(now)
+	mp.LastHeartbeatTime = now
 	conds := []v1.NodeCondition{
-		{Type: v1.NodeMemoryPressure, Status: v1.ConditionFalse, Reason: "KubeletHasSufficientMemory",
-			Message: "kubelet has sufficient memory available", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)},
+		mp,
 		{Type: v1.NodeDiskPressure, Status: v1.ConditionFalse, Reason: "KubeletHasNoDiskPressure",
 			Message: "kubelet has no disk pressure", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)},
 		{Type: v1.NodePIDPressure, Status: v1.ConditionFalse, Reason: "KubeletHasSufficientPID",
@@ -144,7 +154,7 @@ func (a *Agent) buildNode(ctx context.Context) *v1.Node {
 		Spec:       v1.NodeSpec{Taints: taints},
 		Status: v1.NodeStatus{
 			Capacity:    capacity,
-			Allocatable: capacity.DeepCopy(),
+			Allocatable: a.allocatable(capacity),
 			Conditions:  conds,
 			Addresses: []v1.NodeAddress{
 				{Type: v1.NodeInternalIP, Address: n.hostIP},

@@ -13,17 +13,15 @@ import (
 // instance state and wakes the pod's worker.
 func (a *Agent) watchRuntimeEvents(ctx context.Context) {
 	for ev := range a.rt.Events(ctx) {
-		switch ev.Type {
-		case runtime.EventOOM:
-			a.mu.Lock()
-			for _, rec := range a.pods {
-				if _, in := rec.findInstance(ev.ContainerID); in != nil {
-					in.OOMKilled = true
-				}
+		// An OOM event alone proves nothing about this container (on v1 it
+		// fires for every cgroup under the one out of memory): the kill is
+		// decided at exit from the container cgroup's own oom_kill counter.
+		if ev.Type == runtime.EventExit {
+			oomKilled := false
+			if st, err := a.rt.ContainerStatus(ctx, ev.ContainerID); err == nil {
+				oomKilled = st.OOMKilled
 			}
-			a.mu.Unlock()
-		case runtime.EventExit:
-			a.recordExit(ev.ContainerID, ev.ExitCode, ev.At, false, "", "")
+			a.recordExit(ev.ContainerID, ev.ExitCode, ev.At, oomKilled, "", "")
 		}
 	}
 }

@@ -95,6 +95,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 		return false
 	}
 	a.events.normal(pod, "Created", "Created container "+name)
+	if a.opts.Cgroups != nil {
+		if err := a.opts.Cgroups.ConfigureContainer(rs.CgroupsPath); err != nil {
+			a.log.Warn("configure container cgroup", "pod", podFullName(pod), "container", name, "err", err)
+		}
+	}
 
 	now := a.clock.Now()
 	inst := &instance{

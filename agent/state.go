@@ -69,6 +69,8 @@ type podRecord struct {
 	// Deleting is set when the pod is being removed; Grace is the grace period to use.
 	Deleting bool   `json:"deleting,omitempty"`
 	Grace    *int64 `json:"grace,omitempty"`
+	// Disruption is the DisruptionTarget condition of an evicted pod.
+	Disruption *v1.PodCondition `json:"disruption,omitempty"`
 	// Conditions as last written, to carry lastTransitionTime over.
 	Conditions []v1.PodCondition `json:"conditions,omitempty"`
 }

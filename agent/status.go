@@ -48,7 +48,7 @@ func terminatedState(in *instance) *v1.ContainerStateTerminated {
 
 // containerStatus renders one container's status as the API shows it.
 // defaultWaiting is the reason shown when it has never been started.
-func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, defaultWaiting string) v1.ContainerStatus {
+func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, regularInit bool, defaultWaiting string) v1.ContainerStatus {
 	f := false
 	cs := v1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: &f}
 	if c == nil {
@@ -75,6 +75,9 @@ func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, defaultW
 	case cur.running():
 		cs.State.Running = &v1.ContainerStateRunning{StartedAt: mtime(cur.StartedAt)}
 		ready, started := a.probeState(cur.ID)
+		if regularInit {
+			ready, started = false, true // ready only once completed
+		}
 		cs.Ready, cs.Started = ready, &started
 	case cur.Exited && c.Waiting != nil:
 		// Waiting to restart: the dead instance is the last state.
@@ -82,6 +85,8 @@ func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, defaultW
 		cs.LastTerminationState = v1.ContainerState{Terminated: terminatedState(cur)}
 	case cur.Exited:
 		cs.State.Terminated = terminatedState(cur)
+		// A regular init container is ready once it completed (kubelet's prober manager).
+		cs.Ready = regularInit && cur.ExitCode == 0
 	default:
 		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: ReasonContainerCreating}
 	}
@@ -122,7 +127,7 @@ func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
 	for i := range pod.Spec.InitContainers {
 		spec := &pod.Spec.InitContainers[i]
 		c := rec.Containers[spec.Name]
-		cs := a.containerStatus(c, spec, ReasonPodInitializing)
+		cs := a.containerStatus(c, spec, !isSidecar(spec), ReasonPodInitializing)
 		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 		done := c != nil && c.Current != nil && ((isSidecar(spec) && c.Current.running()) || (c.Current.Exited && c.Current.ExitCode == 0))
 		if !done {
@@ -140,7 +145,7 @@ func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
 		if c != nil && c.Current != nil {
 			hasStarted = true
 		}
-		st.ContainerStatuses = append(st.ContainerStatuses, a.containerStatus(c, spec, appWaiting))
+		st.ContainerStatuses = append(st.ContainerStatuses, a.containerStatus(c, spec, false, appWaiting))
 	}
 
 	switch {
@@ -160,6 +165,9 @@ func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
 	}
 	sandboxReady := rec.Sandbox != nil && rec.Terminal == ""
 	st.Conditions = podstatus.Conditions(pod, sandboxReady, rec.Conditions, now)
+	if rec.Disruption != nil {
+		st.Conditions = append([]v1.PodCondition{*rec.Disruption}, st.Conditions...)
+	}
 	rec.Conditions = st.Conditions
 	return pod
 }

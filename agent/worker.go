@@ -117,6 +117,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		a.log.Info("pod finished", "pod", podFullName(rec.Pod), "phase", acts.Terminal)
 	}
 	pod := rec.Pod
+	killGrace := gracePeriod(pod, rec.Grace)
 	a.mu.Unlock()
 
 	wakeAt := acts.WakeAt
@@ -128,7 +129,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		}
 	}
 	if len(acts.Kill) > 0 {
-		w.stopContainers(ctx, pod, acts.Kill, gracePeriod(pod, nil))
+		w.stopContainers(ctx, pod, acts.Kill, killGrace)
 	}
 	progressed := len(acts.Kill) > 0 || (acts.CreateSandbox && len(acts.Start) == 0)
 	for _, name := range acts.Start {
@@ -220,6 +221,7 @@ func (w *podWorker) terminate(ctx context.Context) {
 	if err := a.rt.RemoveSandbox(ctx, *sb); err != nil {
 		a.log.Warn("remove sandbox", "pod", podFullName(pod), "err", err)
 	}
+	a.removePodCgroup(pod)
 	if err := a.removeVolumes(pod); err != nil {
 		a.log.Warn("remove volumes", "pod", podFullName(pod), "err", err)
 	}
@@ -234,13 +236,17 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *v1.Pod) error {
 	if err := a.setupVolumes(pod); err != nil {
 		return err
 	}
+	parent, err := a.ensurePodCgroup(pod)
+	if err != nil {
+		return err
+	}
 	sb, err := a.rt.CreateSandbox(ctx, runtime.SandboxConfig{
 		PodUID:       string(pod.UID),
 		Namespace:    pod.Namespace,
 		Name:         pod.Name,
 		HostNetwork:  pod.Spec.HostNetwork,
 		HostIPC:      pod.Spec.HostIPC,
-		CgroupParent: a.podCgroupParent(pod),
+		CgroupParent: parent,
 	})
 	if err != nil {
 		return err

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/miniagent/miniagent/agent"
 	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/eviction"
 	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/runtime/containerd"
 )
@@ -25,6 +27,10 @@ type daemonFlags struct {
 	cgroupRoot, nodeName, logLevel           string
 	nodeLabels                               map[string]string
 	taints                                   []string
+	kubeReserved, systemReserved, enforce    string
+	evictionHard, evictionSoft, softGrace    string
+	minReclaim                               string
+	evictionPeriod, pressurePeriod           time.Duration
 }
 
 func runDaemon(args []string) int {
@@ -41,6 +47,15 @@ func runDaemon(args []string) int {
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "labels to add to the node, k=v,...")
 	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
+	fs.StringVar(&f.systemReserved, "system-reserved", "", "resources reserved for the system, e.g. memory=1Gi,cpu=500m")
+	fs.StringVar(&f.enforce, "enforce-node-allocatable", "pods", "\"pods\" limits the top-level pods cgroup to capacity - reserved; \"none\" does not")
+	fs.StringVar(&f.evictionHard, "eviction-hard", eviction.DefaultHard, "hard eviction thresholds, e.g. memory.available<100Mi,allocatableMemory.available<50Mi")
+	fs.StringVar(&f.evictionSoft, "eviction-soft", "", "soft eviction thresholds, e.g. memory.available<300Mi")
+	fs.StringVar(&f.softGrace, "eviction-soft-grace-period", "", "grace periods of soft thresholds, e.g. memory.available=30s")
+	fs.StringVar(&f.minReclaim, "eviction-minimum-reclaim", "", "minimum reclaim per signal, e.g. memory.available=0Mi")
+	fs.DurationVar(&f.evictionPeriod, "eviction-monitoring-period", eviction.DefaultMonitoringPeriod, "how often eviction thresholds are checked")
+	fs.DurationVar(&f.pressurePeriod, "eviction-pressure-transition-period", eviction.DefaultPressureTransitionPeriod, "how long MemoryPressure stays True after a threshold was last met")
 	if err := fs.Parse(args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
@@ -56,14 +71,19 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "error: --register-with-taints:", err)
 		return 2
 	}
-	if err := daemon(f, taints, log); err != nil {
+	res, err := resourceOptions(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	if err := daemon(f, taints, res, log); err != nil {
 		log.Error("daemon failed", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func daemon(f daemonFlags, taints []v1.Taint, log *slog.Logger) error {
+func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	self, err := os.Executable()
@@ -82,7 +102,8 @@ func daemon(f daemonFlags, taints []v1.Taint, log *slog.Logger) error {
 	defer rt.Close()
 	a, err := agent.New(agent.Options{
 		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
-		Node: agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints},
+		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints},
+		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,152 @@
+package agent
+
+import (
+	"context"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/miniagent/miniagent/agent/eviction"
+)
+
+// setupCgroups creates the top-level pods cgroup with the node allocatable
+// limits, when a cgroup manager is configured.
+func (a *Agent) setupCgroups() error {
+	if a.opts.Cgroups == nil {
+		return nil
+	}
+	return a.opts.Cgroups.EnsureTop(a.opts.Allocatable)
+}
+
+// ensurePodCgroup creates the pod-level cgroup with its values and updates
+// the QoS cgroups; it returns the pod cgroup's path.
+func (a *Agent) ensurePodCgroup(pod *v1.Pod) (string, error) {
+	if a.opts.Cgroups == nil {
+		return a.podCgroupParent(pod), nil
+	}
+	path, err := a.opts.Cgroups.EnsurePod(pod)
+	if err != nil {
+		return "", err
+	}
+	a.updateQoSCgroups()
+	return path, nil
+}
+
+// updateQoSCgroups sets the burstable and besteffort cgroups from the
+// active pods.
+func (a *Agent) updateQoSCgroups() {
+	if a.opts.Cgroups == nil {
+		return
+	}
+	a.mu.Lock()
+	pods := a.activePodsLocked(nil)
+	a.mu.Unlock()
+	if err := a.opts.Cgroups.UpdateQoS(pods); err != nil {
+		a.log.Warn("update QoS cgroups", "err", err)
+	}
+}
+
+// removePodCgroup removes the pod's cgroup in every hierarchy.
+func (a *Agent) removePodCgroup(pod *v1.Pod) {
+	if a.opts.Cgroups == nil {
+		return
+	}
+	if err := a.opts.Cgroups.RemovePod(pod); err != nil {
+		a.log.Warn("remove pod cgroup", "pod", podFullName(pod), "err", err)
+	}
+	a.updateQoSCgroups()
+}
+
+// allocatable is what the node offers to pods.
+func (a *Agent) allocatable(capacity v1.ResourceList) v1.ResourceList {
+	if a.opts.Cgroups == nil || a.opts.Allocatable.Capacity == nil {
+		return capacity.DeepCopy()
+	}
+	out := capacity.DeepCopy()
+	for k, v := range a.opts.Allocatable.Allocatable() {
+		out[k] = v
+	}
+	return out
+}
+
+// startEviction runs the memory eviction manager, when configured.
+func (a *Agent) startEviction(ctx context.Context) {
+	if a.opts.Eviction == nil || a.opts.Cgroups == nil {
+		return
+	}
+	cfg := *a.opts.Eviction
+	cfg.Clock = a.clock
+	cfg.Log = a.log
+	cfg.Observe = eviction.NewHostObserver(a.opts.Cgroups, a.opts.Allocatable)
+	cfg.ListPods = a.evictionStats
+	cfg.Evict = a.evictForPressure
+	m := eviction.NewManager(cfg)
+	a.mu.Lock()
+	a.evictor = m
+	a.mu.Unlock()
+	go func() {
+		if err := m.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("eviction manager stopped", "err", err)
+		}
+	}()
+}
+
+// evictionStats lists the active pods with the cgroups of their running containers.
+func (a *Agent) evictionStats() []eviction.PodStats {
+	a.mu.Lock()
+	type item struct {
+		pod   *v1.Pod
+		paths map[string]string
+	}
+	var items []item
+	for _, rec := range a.pods {
+		if rec.Rejected || rec.Terminal != "" || rec.Deleting {
+			continue
+		}
+		paths := map[string]string{}
+		parent := a.podCgroupParent(rec.Pod)
+		for name, c := range rec.Containers {
+			if c.Current.running() {
+				paths[name] = parent + "/" + c.Current.ID
+			}
+		}
+		items = append(items, item{rec.Pod, paths})
+	}
+	a.mu.Unlock()
+	out := make([]eviction.PodStats, 0, len(items))
+	for _, it := range items {
+		out = append(out, eviction.PodStatsFrom(it.pod, it.paths, a.opts.Cgroups.MemoryStats))
+	}
+	return out
+}
+
+// evictForPressure ends a pod because the node is low on memory, as
+// kubelet's eviction manager does: phase Failed, reason Evicted.
+func (a *Agent) evictForPressure(podUID, message string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rec := a.pods[types.UID(podUID)]
+	if rec == nil || rec.Terminal != "" || rec.Deleting {
+		return false
+	}
+	a.events.warn(rec.Pod, eviction.Reason, message)
+	zero := int64(0)
+	rec.Grace = &zero
+	a.evictLocked(rec, eviction.Reason, message, &v1.PodCondition{
+		Type: v1.DisruptionTarget, Status: v1.ConditionTrue,
+		Reason: "TerminationByKubelet", Message: message,
+	})
+	return true
+}
+
+// memoryPressureCondition is the node's MemoryPressure condition.
+func (a *Agent) memoryPressureConditionLocked(now metav1.Time) v1.NodeCondition {
+	if a.evictor != nil {
+		c := a.evictor.Condition(a.lastMemoryPressure)
+		a.lastMemoryPressure = &c
+		return c
+	}
+	return v1.NodeCondition{Type: v1.NodeMemoryPressure, Status: v1.ConditionFalse, Reason: "KubeletHasSufficientMemory",
+		Message: "kubelet has sufficient memory available", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(a.node.created)}
+}
