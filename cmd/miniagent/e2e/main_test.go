@@ -42,9 +42,12 @@ type harness struct {
 	daemonLog     string
 	containerdAdr string
 
-	mu     sync.Mutex
-	daemon *exec.Cmd
-	exited chan struct{} // closed when daemon's process has been reaped
+	mu      sync.Mutex
+	daemon  *exec.Cmd     // nil while deliberately stopped
+	exited  chan struct{} // closed when daemon's process has been reaped
+	crashes []string      // unexpected daemon exits, for the end of the run
+
+	revive sync.Mutex // one test at a time restarts a dead daemon
 }
 
 var (
@@ -73,7 +76,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	if h != nil {
+		h.reviveDaemon() // record an exit during the last test
 		h.teardown()
+		if len(h.crashes) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: the daemon exited unexpectedly %d time(s):\n  %s\n", len(h.crashes), strings.Join(h.crashes, "\n  "))
+			code = 1
+		}
 	}
 	unlock()
 	os.Exit(code)
@@ -112,7 +120,39 @@ func e2e(t *testing.T) *harness {
 	if setupErr != nil {
 		t.Fatalf("e2e set-up failed: %v", setupErr)
 	}
+	if note := h.reviveDaemon(); note != "" {
+		t.Logf("e2e: %s", note)
+	}
 	return h
+}
+
+// reviveDaemon restarts the daemon if it exited without being asked to, so
+// one crash does not fail every later test. The crash is recorded and fails
+// the run at the end.
+func (x *harness) reviveDaemon() string {
+	x.revive.Lock()
+	defer x.revive.Unlock()
+	x.mu.Lock()
+	cmd, exited := x.daemon, x.exited
+	x.mu.Unlock()
+	if cmd == nil {
+		return ""
+	}
+	select {
+	case <-exited:
+	default:
+		return ""
+	}
+	note := fmt.Sprintf("daemon exited unexpectedly (%v) at about %s", cmd.ProcessState, time.Now().Format(time.RFC3339))
+	fmt.Fprintf(os.Stderr, "e2e: %s; restarting it\n%s\n", note, x.logTail(20))
+	x.mu.Lock()
+	x.daemon = nil
+	x.crashes = append(x.crashes, note)
+	x.mu.Unlock()
+	if err := x.startDaemon(); err != nil {
+		return note + "; restart failed: " + err.Error()
+	}
+	return note + "; restarted"
 }
 
 func newHarness() (*harness, error) {
