@@ -136,6 +136,6 @@ if pids=$(pgrep -x containerd) && [ "$(wc -w <<<"$pids")" = 1 ]; then
 fi
 
 echo "==> $(nproc) CPUs, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$WORK/benchprobes" --socket "$SOCK" --log "$LOG" --pid "$DAEMON_PID" --containerd-pid "$CTD_PID" \
+"$WORK/benchprobes" --socket "$SOCK" --log "$LOG" --pid "$DAEMON_PID" --containerd-pid "$CTD_PID" --containerd-namespace "$NS" \
 	--pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}"
 echo "==> load after the run $(cut -d' ' -f1-3 /proc/loadavg)"

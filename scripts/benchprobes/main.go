@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 
 type options struct {
 	socket, logFile, namespace string
+	ctrNamespace               string // containerd namespace of the daemon (for its shims)
 	pid, containerdPID, pods   int
 	window, settle, timeout    time.Duration
 	readyPeriod, livePeriod    int
@@ -34,6 +36,7 @@ func main() {
 	flag.StringVar(&o.socket, "socket", "", "the daemon's API socket")
 	flag.StringVar(&o.logFile, "log", "", "the daemon's log file (written with --v debug)")
 	flag.StringVar(&o.namespace, "n", "default", "pod namespace")
+	flag.StringVar(&o.ctrNamespace, "containerd-namespace", "", "the daemon's containerd namespace: also measure its shims' CPU")
 	flag.IntVar(&o.pid, "pid", 0, "the daemon's process ID")
 	flag.IntVar(&o.containerdPID, "containerd-pid", 0, "containerd's process ID (0: not measured)")
 	flag.IntVar(&o.pods, "pods", 100, "number of pods")
@@ -87,7 +90,7 @@ func run(ctx context.Context, o options) error {
 		want[n] = true
 	}
 	before, _ := countPods(ctx, c, o.namespace, want)
-	m, err := measure(o.pid, o.containerdPID, o.window)
+	m, err := measure(o.pid, o.containerdPID, o.ctrNamespace, o.window)
 	if err != nil {
 		return err
 	}
@@ -117,6 +120,9 @@ func run(ctx context.Context, o options) error {
 type usage struct {
 	from, to          time.Time
 	cpu, ctdCPU       float64 // seconds of user+system CPU in the window
+	shimCPU           float64 // the same for the shims, with their reaped children
+	shims             int
+	hostBusy          float64 // share of all CPUs busy in the window (every process on the host)
 	rssMax, rssMean   int     // bytes
 	ctdRSS            int     // containerd's RSS at the end, bytes
 	agentThreadsAtEnd int
@@ -124,7 +130,7 @@ type usage struct {
 
 // measure samples the daemon's RSS every second for window and reads its
 // CPU time (utime+stime) at both ends.
-func measure(pid, ctdPID int, window time.Duration) (usage, error) {
+func measure(pid, ctdPID int, ctrNS string, window time.Duration) (usage, error) {
 	proc, err := procfs.NewProc(pid)
 	if err != nil {
 		return usage{}, err
@@ -142,11 +148,22 @@ func measure(pid, ctdPID int, window time.Duration) (usage, error) {
 		}
 		ctdStart = s.CPUTime()
 	}
+	var shims []int
+	shimStart := 0.0
+	if ctrNS != "" {
+		if shimStart, shims, err = shimCPU(ctrNS, nil); err != nil {
+			return usage{}, err
+		}
+	}
+	h0, err := hostCPU()
+	if err != nil {
+		return usage{}, err
+	}
 	s0, err := stat(proc)
 	if err != nil {
 		return usage{}, err
 	}
-	u := usage{from: time.Now()}
+	u := usage{from: time.Now(), shims: len(shims)}
 	var rssSum, samples int
 	for end := u.from.Add(window); time.Now().Before(end); {
 		time.Sleep(min(time.Second, time.Until(end)))
@@ -167,6 +184,20 @@ func measure(pid, ctdPID int, window time.Duration) (usage, error) {
 	u.cpu = s1.CPUTime() - s0.CPUTime()
 	u.rssMean = rssSum / max(samples, 1)
 	u.agentThreadsAtEnd = s1.NumThreads
+	h1, err := hostCPU()
+	if err != nil {
+		return usage{}, err
+	}
+	if total := h1.total - h0.total; total > 0 {
+		u.hostBusy = (h1.busy - h0.busy) / total
+	}
+	if ctrNS != "" {
+		end, _, err := shimCPU(ctrNS, shims)
+		if err != nil {
+			return usage{}, err
+		}
+		u.shimCPU = end - shimStart
+	}
 	if ctdPID > 0 {
 		s, err := stat(ctd)
 		if err != nil {
@@ -189,6 +220,10 @@ func report(o options, u usage, stats []kindStats, periods map[string]time.Durat
 	if o.containerdPID > 0 {
 		fmt.Fprintf(w, "containerd CPU (shared daemon)\t%.1f%% of one core, RSS %.1f MiB\n", 100*u.ctdCPU/secs, mib(u.ctdRSS))
 	}
+	if o.ctrNamespace != "" {
+		fmt.Fprintf(w, "shims (%d) incl. runc + exec'd probes\t%.1f%% of one core (%.2fs)\n", u.shims, 100*u.shimCPU/secs, u.shimCPU)
+	}
+	fmt.Fprintf(w, "host CPU busy (everything, all users)\t%.1f%% of %d cores\n", 100*u.hostBusy, goruntime.NumCPU())
 	fmt.Fprintf(w, "container restarts in window\t%d\n", after.restarts-before.restarts)
 	fmt.Fprintf(w, "ready at end\t%d of %d\n", after.ready, o.pods)
 	w.Flush()
@@ -206,6 +241,24 @@ func report(o options, u usage, stats []kindStats, periods map[string]time.Durat
 	}
 	w.Flush()
 	fmt.Println("(times in ms; late = probe start − its scheduled tick; gap = time between consecutive runs of one probe)")
+}
+
+// cpuTimes is the host's CPU time summed over all CPUs, in seconds.
+type cpuTimes struct{ busy, total float64 }
+
+func hostCPU() (cpuTimes, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return cpuTimes{}, err
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return cpuTimes{}, err
+	}
+	c := st.CPUTotal
+	idle := c.Idle + c.Iowait
+	busy := c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
+	return cpuTimes{busy: busy, total: busy + idle}, nil
 }
 
 func mib(b int) float64 { return float64(b) / (1 << 20) }

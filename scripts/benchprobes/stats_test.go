@@ -90,3 +90,20 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("readiness interval deviation %+v", r.intervalΔ)
 	}
 }
+
+func TestIsShimOf(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"/usr/bin/containerd-shim-runc-v2", "-namespace", "bench", "-id", "x"}, true},
+		{[]string{"/usr/bin/containerd-shim-runc-v2", "-namespace", "other", "-id", "x"}, false},
+		{[]string{"/usr/bin/containerd", "-namespace", "bench"}, false},
+		{[]string{"/usr/bin/containerd-shim-runc-v2", "-namespace"}, false},
+		{nil, false},
+	} {
+		if got := isShimOf(tc.args, "bench"); got != tc.want {
+			t.Errorf("isShimOf(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
