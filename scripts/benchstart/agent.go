@@ -90,8 +90,9 @@ func failed(pod *v1.Pod) error {
 }
 
 // once applies one pod, times apply → Running, then deletes it (untimed).
+// It returns the time to Running and the time the POST alone took.
 // i < 0 is the warm-up.
-func (b *agentBench) once(ctx context.Context, i int) (time.Duration, error) {
+func (b *agentBench) once(ctx context.Context, i int) (time.Duration, time.Duration, error) {
 	name := fmt.Sprintf("bench-%d", i+1)
 	if i < 0 {
 		name = "bench-warmup"
@@ -103,8 +104,9 @@ func (b *agentBench) once(ctx context.Context, i int) (time.Duration, error) {
 	start := time.Now()
 	stored, _, err := b.c.Apply(ctx, pod)
 	if err != nil {
-		return 0, fmt.Errorf("apply %s: %w", name, err)
+		return 0, 0, fmt.Errorf("apply %s: %w", name, err)
 	}
+	post := time.Since(start)
 	if b.events != nil {
 		err = b.waitWatch(ctx, stored)
 	} else {
@@ -112,13 +114,13 @@ func (b *agentBench) once(ctx context.Context, i int) (time.Duration, error) {
 	}
 	d := time.Since(start)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var zero int64
 	if _, err := b.c.DeletePod(ctx, b.o.podNamespace, name, &zero, true); err != nil {
-		return 0, fmt.Errorf("delete %s: %w", name, err)
+		return 0, 0, fmt.Errorf("delete %s: %w", name, err)
 	}
-	return d, nil
+	return d, post, nil
 }
 
 func (b *agentBench) waitWatch(ctx context.Context, stored *v1.Pod) error {

@@ -100,16 +100,17 @@ func run(o options) error {
 
 	// One warm-up run of each kind, not counted: first-use costs (page
 	// cache, shim binary, image unpack check) are not what we measure.
-	var agentD, floorD, floorShimD []time.Duration
+	var agentD, postD, floorD, floorShimD []time.Duration
 	var stepD []stepTimes
 	for i := -1; i < o.runs; i++ {
 		if agent != nil {
-			d, err := agent.once(ctx, i)
+			d, post, err := agent.once(ctx, i)
 			if err != nil {
 				return fmt.Errorf("agent run %d: %w", i+1, err)
 			}
 			if i >= 0 {
 				agentD = append(agentD, d)
+				postD = append(postD, post)
 			}
 		}
 		if floor != nil {
@@ -151,6 +152,7 @@ func run(o options) error {
 		}
 		agentS = summarize(agentD)
 		printRow(fmt.Sprintf("miniagent apply -> Running (%s)", how), agentS)
+		printRow("  of which the apply POST", summarize(postD))
 	}
 	if floor != nil {
 		floorS = summarize(floorD)
