@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,6 +272,3 @@ func (a *Agent) applySourceUpdate(u sources.Update) {
 		a.addPodLocked(p.DeepCopy(), u.Source)
 	}
 }
-
-// errNotRunning is returned when an operation needs a running container.
-var errNotRunning = fmt.Errorf("container is not running")
