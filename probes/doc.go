@@ -18,4 +18,9 @@
 // Results are published only on change: the Manager calls onChange(podUID)
 // whenever Started or Ready of one of the pod's containers changes, and the
 // agent reads them back with Manager.Started and Manager.Ready.
+//
+// At debug level every probe run is logged as msg=probe with its start
+// (begin_us, unix µs), latency_us, and late_us: how long after its scheduled
+// tick it began. scripts/bench-probes.sh measures probe latency and drift
+// from these lines.
 package probes
