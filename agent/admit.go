@@ -7,6 +7,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/miniagent/miniagent/agent/admission"
 )
@@ -31,7 +32,7 @@ func (a *Agent) admitLocked(rec *podRecord) {
 	pod := rec.Pod
 	res := admission.Admit(pod, a.buildNodeLocked(), a.activePodsLocked(rec))
 	for _, w := range res.Warnings {
-		a.events.warn(pod, "PreferNoSchedule", w)
+		a.events.warn(pod, admission.WarningReason, w)
 	}
 	if res.Admit {
 		return
@@ -108,6 +109,7 @@ func (a *Agent) taintPass() time.Time {
 	taints := a.node.cfg.Taints
 	var next time.Time
 	var due []*podRecord
+	pending := map[types.UID]bool{}
 	for _, rec := range a.pods {
 		if rec.Terminal != "" || rec.Rejected || rec.Deleting {
 			continue
@@ -118,10 +120,20 @@ func (a *Agent) taintPass() time.Time {
 		}
 		if !at.After(now) {
 			due = append(due, rec)
-		} else if next.IsZero() || at.Before(next) {
+			continue
+		}
+		pending[rec.Pod.UID] = true
+		if next.IsZero() || at.Before(next) {
 			next = at
 		}
 	}
+	// A taint removed in time cancels the pending eviction.
+	for uid := range a.pendingEvictions {
+		if rec := a.pods[uid]; rec != nil && !pending[uid] && rec.Terminal == "" {
+			a.events.normal(rec.Pod, admission.EvictionReason, admission.CancelEventMessage(rec.Pod))
+		}
+	}
+	a.pendingEvictions = pending
 	sort.Slice(due, func(i, j int) bool { return due[i].Pod.Name < due[j].Pod.Name })
 	for _, rec := range due {
 		a.events.normal(rec.Pod, admission.EvictionReason, admission.EvictionEventMessage(rec.Pod))

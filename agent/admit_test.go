@@ -79,4 +79,12 @@ func TestRemovingTaintCancelsPendingEviction(t *testing.T) {
 	if p := h.pod("tol"); p.Status.Phase != v1.PodRunning {
 		t.Fatalf("phase = %s after the taint was removed", p.Status.Phase)
 	}
+	evs, _ := h.a.PodEvents(context.Background(), "default", "tol")
+	found := false
+	for _, e := range evs {
+		found = found || strings.HasPrefix(e.Message, "Cancelling deletion of Pod default/tol")
+	}
+	if !found {
+		t.Fatalf("no cancel event in %+v", evs)
+	}
 }

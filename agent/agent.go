@@ -62,6 +62,8 @@ type Agent struct {
 	events             *eventStore
 	evictor            *eviction.Manager
 	lastMemoryPressure *v1.NodeCondition
+	// pendingEvictions are pods the taint manager will evict later.
+	pendingEvictions map[types.UID]bool
 	// taintsChanged wakes the taint manager.
 	taintsChanged chan struct{}
 	prober        proberAPI
