@@ -91,20 +91,37 @@ func TestMain(m *testing.M) {
 // empties the shared containerd namespace, which would break a parallel run.
 const runLock = "/run/miniagent-e2e.lock"
 
+// lockWait bounds the wait for another run (go test's -timeout only starts
+// counting in m.Run).
+const lockWait = 15 * time.Minute
+
 // lockRun takes the host-wide e2e lock, waiting for another run to finish.
 func lockRun() (unlock func(), err error) {
 	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", runLock, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: another end-to-end run holds %s; waiting for it to finish\n", runLock)
-		start := time.Now()
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	start := time.Now()
+	for waited := false; ; waited = true {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			if waited {
+				fmt.Fprintf(os.Stderr, "e2e: got %s after %v\n", runLock, time.Since(start).Round(time.Second))
+			}
+			break
+		}
+		if err != unix.EWOULDBLOCK {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", runLock, err)
 		}
-		fmt.Fprintf(os.Stderr, "e2e: got %s after %v\n", runLock, time.Since(start).Round(time.Second))
+		if !waited {
+			fmt.Fprintf(os.Stderr, "e2e: another end-to-end run holds %s; waiting for it to finish\n", runLock)
+		}
+		if time.Since(start) > lockWait {
+			f.Close()
+			return nil, fmt.Errorf("another end-to-end run held %s for more than %v", runLock, lockWait)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	var once sync.Once
 	return func() { once.Do(func() { f.Close() }) }, nil
