@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ctrlog "github.com/containerd/log"
 	"net"
 	"path/filepath"
 	"sync"
@@ -90,6 +91,9 @@ var _ runtime.Runtime = (*Runtime)(nil)
 // New connects to containerd. It does not wait for the daemon to answer;
 // use Healthy for that.
 func New(ctx context.Context, opts Options) (*Runtime, error) {
+	// The client's own logrus lines ("fetch failed", ...) would interleave
+	// with the agent's structured log; the errors reach the agent anyway.
+	_ = ctrlog.SetLevel("warn")
 	if opts.Address == "" {
 		opts.Address = DefaultAddress
 	}
