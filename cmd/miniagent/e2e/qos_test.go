@@ -232,10 +232,14 @@ spec:
 	if pod.Status.Phase != v1.PodPending {
 		t.Errorf("phase %s, want Pending", pod.Status.Phase)
 	}
-	// Not asserted here: kubelet keeps Initialized False while the init
-	// container restarts; the agent at this commit briefly shows True with
-	// the restarted init container Running and Ready (reported to the
-	// coordinator).
+	// Kubelet keeps Initialized False while the init container restarts,
+	// and a running regular init container is never Ready.
+	if c := condition(pod, v1.PodInitialized); c == nil || c.Status != v1.ConditionFalse {
+		t.Errorf("Initialized = %+v, want False", c)
+	}
+	if ic := containerStatus(pod, pod.Spec.InitContainers[0].Name); ic != nil && ic.State.Running != nil && ic.Ready {
+		t.Errorf("running init container reported Ready")
+	}
 }
 
 // TestPodCgroupValues needs wiring: the pod-level cgroup values come from
@@ -270,70 +274,83 @@ func TestPodCgroupValues(t *testing.T) {
 	}
 }
 
-// TestQoSOrderUnderSmallAllocatable needs wiring: a second daemon whose pods
-// cgroup is limited to 300Mi by --kube-reserved and
-// --enforce-node-allocatable=pods. A Guaranteed pod grows past the pods
-// cgroup's limit while a BestEffort pod holds 50Mi: the kernel must kill the
-// BestEffort container first (oom_score_adj 1000 against the Guaranteed
-// pod's -997, or the floor), then the Guaranteed one.
+// TestQoSOrderUnderSmallAllocatable: a daemon whose pods cgroup is limited
+// to 400Mi (--kube-reserved, --enforce-node-allocatable=pods) with a hard
+// eviction threshold allocatableMemory.available<150Mi. A BestEffort, a
+// Burstable and a Guaranteed pod all allocate memory: the BestEffort pod is
+// evicted first (its usage is furthest above its request), then the
+// Burstable one once it grows past its request, and the Guaranteed pod,
+// within its request, survives.
 func TestQoSOrderUnderSmallAllocatable(t *testing.T) {
 	x := e2e(t)
 	needV1(t)
 	needsWiring(t, x)
-	reserved := memTotal(t) - 300<<20
+	reserved := memTotal(t) - 400<<20
 	y := startExtraDaemon(t, x, "miniagent-e2e-qos",
-		"--kube-reserved", fmt.Sprintf("memory=%d", reserved), "--enforce-node-allocatable", "pods")
-	if got := cgroupValue(t, "memory", "/miniagent-e2e-qos", "memory.limit_in_bytes"); got != strconv.FormatInt(300<<20, 10) {
-		t.Fatalf("pods cgroup memory limit %s, want %d", got, 300<<20)
+		"--kube-reserved", fmt.Sprintf("memory=%d", reserved), "--enforce-node-allocatable", "pods",
+		"--eviction-hard", "allocatableMemory.available<150Mi", "--eviction-monitoring-period", "1s")
+	if got := cgroupValue(t, "memory", "/miniagent-e2e-qos", "memory.limit_in_bytes"); got != strconv.FormatInt(400<<20, 10) {
+		t.Fatalf("pods cgroup memory limit %s, want %d", got, 400<<20)
 	}
-	applyTo(t, y, `apiVersion: v1
+	// hold keeps n MiB of anonymous memory: dd fills its buffer from
+	// /dev/zero, then blocks writing into a pipe nobody reads.
+	hold := func(n int) string {
+		return fmt.Sprintf("dd if=/dev/zero bs=%dM count=1 | sleep 3600", n)
+	}
+	pod := func(name, resources, script string) string {
+		return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
-  name: e2e-order-besteffort
+  name: %s
 spec:
   restartPolicy: Never
+  terminationGracePeriodSeconds: 1
   containers:
-  - name: holder
-    image: busybox
-    imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "x=$(head -c 52428800 /dev/zero | tr '\\0' a); sleep 3600"]
-`)
-	time.Sleep(3 * time.Second) // let the holder fill its 50Mi
-	applyTo(t, y, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: e2e-order-guaranteed
-spec:
-  restartPolicy: Never
-  containers:
-  - name: hog
+  - name: main
     image: busybox
     imagePullPolicy: IfNotPresent
     command: ["sh", "-c", %q]
-    resources:
-      limits: {cpu: 100m, memory: 400Mi}
-`, "sleep 1; "+hogScript))
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		be, _, err1 := tryGetPod(y, "e2e-order-besteffort")
-		g, _, err2 := tryGetPod(y, "e2e-order-guaranteed")
-		if err1 == nil && err2 == nil {
-			bt := terminatedOOM(containerStatus(be, "holder"))
-			gt := terminatedOOM(containerStatus(g, "hog"))
-			if bt != nil && gt != nil {
-				if gt.FinishedAt.Before(&bt.FinishedAt) {
-					t.Errorf("the Guaranteed container was OOM-killed (%v) before the BestEffort one (%v)", gt.FinishedAt, bt.FinishedAt)
-				}
-				return
-			}
-			if gt != nil && bt == nil {
-				t.Fatalf("the Guaranteed container was OOM-killed while the BestEffort one runs: %+v", containerStatus(be, "holder"))
-			}
+%s`, name, script, resources)
+	}
+	applyTo(t, y, pod("e2e-order-guaranteed", "    resources:\n      limits: {cpu: 100m, memory: 100Mi}\n", hold(90)))
+	applyTo(t, y, pod("e2e-order-burstable", "    resources:\n      requests: {memory: 40Mi}\n",
+		hold(60)+" & sleep 25; "+hold(120)))
+	applyTo(t, y, pod("e2e-order-besteffort", "", hold(120)))
+
+	evicted := func(p *v1.Pod) bool { return p.Status.Phase == v1.PodFailed && p.Status.Reason == "Evicted" }
+	get := func(name string) *v1.Pod {
+		p, _, err := tryGetPod(y, name)
+		if err != nil {
+			t.Fatalf("get %s: %v", name, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no OOM kills in order within 90s\n%s", y.logTail(30))
+		return p
+	}
+	waitFor := func(what string, timeout time.Duration, cond func() bool) {
+		deadline := time.Now().Add(timeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s", what, y.logTail(30))
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(300 * time.Millisecond)
+	}
+	waitFor("the BestEffort pod evicted", 60*time.Second, func() bool { return evicted(get("e2e-order-besteffort")) })
+	if msg := get("e2e-order-besteffort").Status.Message; !strings.Contains(msg, "The node was low on resource: memory") {
+		t.Errorf("eviction message %q", msg)
+	}
+	for _, name := range []string{"e2e-order-burstable", "e2e-order-guaranteed"} {
+		if p := get(name); p.Status.Phase != v1.PodRunning {
+			t.Fatalf("%s is %s (%s) when only the BestEffort pod should be gone", name, p.Status.Phase, p.Status.Reason)
+		}
+	}
+	waitFor("the Burstable pod evicted", 90*time.Second, func() bool { return evicted(get("e2e-order-burstable")) })
+	time.Sleep(3 * time.Second)
+	if p := get("e2e-order-guaranteed"); p.Status.Phase != v1.PodRunning {
+		t.Fatalf("the Guaranteed pod is %s (%s %s), want Running", p.Status.Phase, p.Status.Reason, p.Status.Message)
+	}
+	out, _, _ := y.cli(context.Background(), "get", "node", "miniagent-e2e-qos-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
+	if strings.TrimSpace(out) != "True" {
+		t.Errorf("node MemoryPressure = %q, want True right after evictions", out)
 	}
 }
 
