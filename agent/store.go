@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -95,6 +96,7 @@ func (a *Agent) restore(ctx context.Context) error {
 		a.reconcile(ctx)
 		a.removeOrphans(ctx)
 	}
+	a.readmitUnstarted()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, rec := range a.pods {
@@ -270,5 +272,27 @@ func (a *Agent) applySourceUpdate(u sources.Update) {
 			}
 		}
 		a.addPodLocked(p.DeepCopy(), u.Source)
+	}
+}
+
+// readmitUnstarted runs admission again, in creation order, for restored
+// pods that never started a container: the node may have changed while the
+// agent was away. Pods that already run keep running
+// (IgnoredDuringExecution).
+func (a *Agent) readmitUnstarted() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var recs []*podRecord
+	for _, rec := range a.pods {
+		if rec.Rejected || rec.Terminal != "" || rec.Deleting || len(rec.instances()) > 0 || rec.Sandbox != nil {
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	sort.Slice(recs, func(i, j int) bool {
+		return recs[i].Pod.CreationTimestamp.Before(&recs[j].Pod.CreationTimestamp)
+	})
+	for _, rec := range recs {
+		a.admitLocked(rec)
 	}
 }
