@@ -142,7 +142,9 @@ start_daemon() {
 	LOG=$WORK/$name.log
 	mkdir -p "$WORK/$name/root" "$WORK/$name/pods"
 	echo "==> daemon $name: $*"
-	"$BIN" daemon \
+	# Its own session: a Ctrl-C on the terminal reaches this script (which
+	# deletes the pods, then stops the daemon) but not the daemon itself.
+	setsid "$BIN" daemon \
 		--containerd-address "$ADDR" \
 		--containerd-namespace "$NS" \
 		--root-dir "$WORK/$name/root" \
