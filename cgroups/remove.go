@@ -162,7 +162,7 @@ func ExistsUnder(mounts []string, path string) bool {
 func cleanCgroupPath(path string) (string, error) {
 	for _, part := range strings.Split(path, "/") {
 		if part == ".." {
-			return "", fmt.Errorf("cgroup path %q: must not contain ..", path)
+			return "", fmt.Errorf("cgroup path %q: must not contain \"..\"", path)
 		}
 	}
 	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")

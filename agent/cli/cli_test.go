@@ -114,7 +114,7 @@ func TestGetPodsTable(t *testing.T) {
 	if got := e.mustRun("get", "pod/web", "-o", "name"); got != "pod/web\n" {
 		t.Errorf("-o name: %q", got)
 	}
-	out, errs, rc = e.cli("", "get", "pods", "nope")
+	_, errs, rc = e.cli("", "get", "pods", "nope")
 	if rc != 1 || errs != "Error from server (NotFound): pods \"nope\" not found\n" {
 		t.Errorf("missing pod: %d %q", rc, errs)
 	}

@@ -109,6 +109,7 @@ func applyTaints(node *v1.Node, add, remove []v1.Taint, overwrite bool, now time
 			}
 		}
 		if len(dup) > 0 {
+			//lint:ignore ST1005 kubectl's exact wording
 			return nil, "", fmt.Errorf("Node %s already has %v taint(s) with same effect(s) and --overwrite is false", node.Name, strings.Join(dup, ","))
 		}
 	}

@@ -60,6 +60,7 @@ func (a *app) apply(ctx context.Context, args []string) int {
 		case p.Namespace == "":
 			p.Namespace = a.namespace
 		case a.nsChanged && p.Namespace != a.namespace:
+			//lint:ignore ST1005 kubectl's exact wording
 			return a.fail(fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", p.Namespace, a.namespace, p.Namespace))
 		}
 	}

@@ -118,8 +118,10 @@ func decodeDocument(doc []byte) ([]*v1.Pod, error) {
 	}
 	switch {
 	case tm.Kind == "":
+		//lint:ignore ST1005 the API machinery's exact wording
 		return nil, errors.New("Object 'Kind' is missing")
 	case tm.APIVersion == "":
+		//lint:ignore ST1005 the API machinery's exact wording
 		return nil, errors.New("Object 'apiVersion' is missing")
 	case tm.APIVersion != "v1":
 		return nil, fmt.Errorf("no matches for kind %q in version %q: only v1 Pod, List and PodList are supported", tm.Kind, tm.APIVersion)

@@ -123,7 +123,7 @@ func TestAgentRestartKeepsPod(t *testing.T) {
 	after := waitPod(t, name, 30*time.Second, "running with the same container", same)
 	// Give a wrongly re-created or restarted container time to show up.
 	time.Sleep(3 * time.Second)
-	after = waitPod(t, name, 5*time.Second, "still running with the same container", same)
+	_ = waitPod(t, name, 5*time.Second, "still running with the same container", same)
 	cs := containerStatus(after, "main")
 	if cs.RestartCount != csBefore.RestartCount {
 		t.Errorf("restartCount %d after the agent restart, was %d", cs.RestartCount, csBefore.RestartCount)

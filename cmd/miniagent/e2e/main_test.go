@@ -26,8 +26,6 @@ const (
 	cgroupRoot = "miniagent-e2e"
 	// nodeName is the daemon's --node-name; static pods are named <name>-<nodeName>.
 	nodeName = "miniagent-e2e-node"
-	// busyboxRef is the image the tests run.
-	busyboxRef = "docker.io/library/busybox:latest"
 )
 
 // harness is the one daemon all tests of a run share.
