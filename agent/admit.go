@@ -85,13 +85,7 @@ func (a *Agent) runTaintManager(ctx context.Context) {
 		if !next.IsZero() {
 			d = next.Sub(a.clock.Now())
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C():
-			default:
-			}
-		}
-		timer.Reset(d)
+		resetTimer(timer, d)
 		select {
 		case <-ctx.Done():
 			return

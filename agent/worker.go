@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/miniagent/miniagent/runtime"
 )
@@ -67,16 +68,7 @@ func (w *podWorker) run(ctx context.Context) {
 				d = until
 			}
 		}
-		if d < 0 {
-			d = 0
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C():
-			default:
-			}
-		}
-		timer.Reset(d)
+		resetTimer(timer, d)
 		select {
 		case <-ctx.Done():
 			return // the agent shuts down: containers keep running
@@ -260,4 +252,19 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *v1.Pod) error {
 		}
 	}
 	return nil
+}
+
+// resetTimer re-arms timer to fire after d (at once if d <= 0), draining
+// a pending tick first.
+func resetTimer(timer clock.Timer, d time.Duration) {
+	if !timer.Stop() {
+		select {
+		case <-timer.C():
+		default:
+		}
+	}
+	if d < 0 {
+		d = 0
+	}
+	timer.Reset(d)
 }
