@@ -48,11 +48,13 @@ type writer struct {
 	buf    []byte // content of the current, not yet terminated line
 	rec    bytes.Buffer
 	closed bool
-	err    error // first error from out; later writes still drain input
+	err    error       // first error from out; later writes still drain input
+	flush  *time.Timer // pending write of an unterminated line
 }
 
 // Write consumes p, emitting one record per complete line and P records for
-// every MaxLineSize bytes of an over-long line. It always reports len(p)
+// every MaxLineSize bytes of an over-long line; an unterminated rest is
+// written as a P record after PartialFlushDelay without more input. It always reports len(p)
 // consumed unless the writer is closed, so a failing destination never
 // blocks the container; the first destination error is returned.
 func (w *writer) Write(p []byte) (int, error) {
@@ -80,7 +82,31 @@ func (w *writer) Write(p []byte) (int, error) {
 			w.buf = w.buf[:0]
 		}
 	}
+	// What is left of an unterminated line is written as a P record if
+	// nothing follows within PartialFlushDelay: the container may stay
+	// silent (or be stopped) long before its stream ends, and readers join
+	// P records with what follows.
+	if w.flush != nil {
+		w.flush.Stop()
+		w.flush = nil
+	}
+	if len(w.buf) > 0 {
+		w.flush = time.AfterFunc(PartialFlushDelay, w.flushPartial)
+	}
 	return n, w.err
+}
+
+// PartialFlushDelay is how long an unterminated line waits for its rest
+// before it is written as a P record.
+const PartialFlushDelay = 200 * time.Millisecond
+
+func (w *writer) flushPartial() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed && len(w.buf) > 0 {
+		w.emit(TagPartial, w.buf)
+		w.buf = w.buf[:0]
+	}
 }
 
 // Close writes what is left of an unterminated line as a P record.
@@ -91,6 +117,9 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	if w.flush != nil {
+		w.flush.Stop()
+	}
 	if len(w.buf) > 0 {
 		w.emit(TagPartial, w.buf)
 		w.buf = nil

@@ -97,3 +97,35 @@ func TestWriterKeepsDrainingOnDestinationError(t *testing.T) {
 		t.Fatalf("destination called %d times, want 2", f.calls)
 	}
 }
+
+func TestWriterFlushesIdlePartialLine(t *testing.T) {
+	var out bytes.Buffer
+	lw := &lockedWriter{w: &out}
+	mu := &lw.mu
+	w := NewWriter(lw, Stdout, func() time.Time { return time.Unix(0, 0) })
+	if _, err := w.Write([]byte("done\nprompt> ")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := out.String()
+	mu.Unlock()
+	if strings.Contains(got, "prompt") {
+		t.Fatalf("partial line written at once: %q", got)
+	}
+	time.Sleep(PartialFlushDelay + 100*time.Millisecond)
+	mu.Lock()
+	got = out.String()
+	mu.Unlock()
+	want := "1970-01-01T00:00:00.000000000Z stdout F done\n1970-01-01T00:00:00.000000000Z stdout P prompt> \n"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// The rest of the line continues in a later record; Close adds nothing.
+	_, _ = w.Write([]byte("yes\n"))
+	_ = w.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.HasSuffix(out.String(), "stdout F yes\n") {
+		t.Fatalf("got %q", out.String())
+	}
+}
