@@ -8,15 +8,14 @@
 #   2. eviction threshold crossing -> Evicted in the API: a daemon whose pods
 #      cgroup is limited to 400Mi (--kube-reserved memory=MemTotal-400Mi,
 #      --enforce-node-allocatable pods) with --eviction-hard
-#      allocatableMemory.available<150Mi, monitoring period 1s, then (unless
-#      BENCH_EVICT_DEFAULT=0) the default 10s; a BestEffort pod allocates
+#      allocatableMemory.available<150Mi, monitoring period 1s, then the
+#      default 10s (BENCH_EVICT_PERIODS); a BestEffort pod allocates
 #      300M after 1s; the crossing is when the pods cgroup's working set,
 #      polled every 5 ms, first exceeds 400Mi - 150Mi.
 #
 # Environment:
 #   BENCH_RUNS=20             runs of each measurement
-#   BENCH_EVICT_DEFAULT=1     also measure with the default 10s monitoring period (0: skip)
-#   BENCH_EVICT_DEFAULT_RUNS  runs for the 10s period (default BENCH_RUNS)
+#   BENCH_EVICT_PERIODS="1s 10s"  --eviction-monitoring-period values to measure
 #   BENCH_ONLY=               oom or evict: run only that part
 #   BENCH_LOG_LEVEL=info      daemon --v
 #   BENCH_KEEP_LOGS=DIR       copy the daemons' logs to DIR at the end
@@ -182,15 +181,12 @@ if [ "${BENCH_ONLY:-evict}" = evict ]; then
 	evict_flags=(--kube-reserved "memory=$reserved" --enforce-node-allocatable pods
 		--eviction-hard 'allocatableMemory.available<150Mi' --eviction-pressure-transition-period 1s)
 
-	start_daemon evict-1s "${evict_flags[@]}" --eviction-monitoring-period 1s
-	bench --mode evict --threshold 150Mi --grow 300M --ws-poll 5ms --jitter 1s --label "monitoring period 1s"
-	stop_daemon
-
-	if [ "${BENCH_EVICT_DEFAULT:-1}" = 1 ]; then
-		start_daemon evict-10s "${evict_flags[@]}"
-		RUNS=${BENCH_EVICT_DEFAULT_RUNS:-$RUNS} bench --mode evict --threshold 150Mi --grow 300M --ws-poll 5ms --jitter 10s \
-			--label "default monitoring period 10s"
+	for period in ${BENCH_EVICT_PERIODS:-1s 10s}; do
+		label="monitoring period $period"
+		[ "$period" = 10s ] && label="default $label"
+		start_daemon "evict-$period" "${evict_flags[@]}" --eviction-monitoring-period "$period"
+		bench --mode evict --threshold 150Mi --grow 300M --ws-poll 5ms --jitter "$period" --label "$label"
 		stop_daemon
-	fi
+	done
 fi
 echo "==> done"

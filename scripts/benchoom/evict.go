@@ -92,9 +92,11 @@ func benchEvict(ctx context.Context, c *api.Client, root string, o options) erro
 		if err := waitBelow(ctx, root, level/2, 60*time.Second); err != nil {
 			return fmt.Errorf("eviction run %d: %w", i+1, err)
 		}
+		var wait time.Duration
 		if o.jitter > 0 {
+			wait = rand.N(o.jitter)
 			select {
-			case <-time.After(rand.N(o.jitter)):
+			case <-time.After(wait):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -117,8 +119,8 @@ func benchEvict(ctx context.Context, c *api.Client, root string, o options) erro
 		} else {
 			rows[2].Missed++
 		}
-		fmt.Printf("  run %2d: crossing → Evicted %s ms (≤ %s ms), → working set back under %s (peak %d MiB)\n",
-			i+1, ms(s.crossToEvicted), ms(s.crossUpper), freed, s.peak>>20)
+		fmt.Printf("  run %2d: waited %s ms, crossing → Evicted %s ms (≤ %s ms), → working set back under %s (peak %d MiB)\n",
+			i+1, ms(wait), ms(s.crossToEvicted), ms(s.crossUpper), freed, s.peak>>20)
 		rows[0].Samples = append(rows[0].Samples, s.crossToEvicted)
 		rows[1].Samples = append(rows[1].Samples, s.crossUpper)
 	}
