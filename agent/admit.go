@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/miniagent/miniagent/agent/admission"
+	"github.com/miniagent/miniagent/agent/eviction"
+	"github.com/miniagent/miniagent/cgroups"
 )
 
 // activePodsLocked lists the admitted pods that still hold resources on
@@ -30,6 +32,15 @@ func (a *Agent) activePodsLocked(skip *podRecord) []*v1.Pod {
 // failure. A rejected pod is kept and shown with phase Failed, never run.
 func (a *Agent) admitLocked(rec *podRecord) {
 	pod := rec.Pod
+	// The eviction manager's admission comes first: under memory pressure
+	// BestEffort pods are turned away (critical pods excepted).
+	if a.evictor != nil && a.evictor.MemoryPressure() && cgroups.QOSClass(pod) == v1.PodQOSBestEffort && !eviction.IsCritical(pod) {
+		rec.Rejected = true
+		rec.Reason = eviction.Reason
+		rec.Message = admission.RejectedPrefix + "The node had condition: [MemoryPressure]. "
+		a.events.warn(pod, rec.Reason, "The node had condition: [MemoryPressure]. ")
+		return
+	}
 	res := admission.Admit(pod, a.buildNodeLocked(), a.activePodsLocked(rec))
 	for _, w := range res.Warnings {
 		a.events.warn(pod, admission.WarningReason, w)

@@ -352,6 +352,13 @@ spec:
 	if strings.TrimSpace(out) != "True" {
 		t.Errorf("node MemoryPressure = %q, want True right after evictions", out)
 	}
+	// Under memory pressure a new BestEffort pod is turned away, as kubelet's
+	// eviction manager admits.
+	applyTo(t, y, pod("e2e-order-late-besteffort", "", "sleep 3600"))
+	if p := get("e2e-order-late-besteffort"); p.Status.Phase != v1.PodFailed || p.Status.Reason != "Evicted" ||
+		p.Status.Message != "Pod was rejected: The node had condition: [MemoryPressure]. " {
+		t.Errorf("BestEffort pod under memory pressure: %s %q %q", p.Status.Phase, p.Status.Reason, p.Status.Message)
+	}
 }
 
 // startExtraDaemon starts a second daemon (own socket, root dir and cgroup
