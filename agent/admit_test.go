@@ -68,6 +68,12 @@ func TestRemovingTaintCancelsPendingEviction(t *testing.T) {
 	if _, err := h.a.UpdateNode(context.Background(), node); err != nil {
 		t.Fatal(err)
 	}
+	uid := h.pod("tol").UID
+	h.eventually("eviction pending", func() bool {
+		h.a.mu.Lock()
+		defer h.a.mu.Unlock()
+		return h.a.pendingEvictions[uid]
+	})
 	h.clock.Step(10 * time.Second)
 	node.Spec.Taints = nil
 	if _, err := h.a.UpdateNode(context.Background(), node); err != nil {

@@ -68,6 +68,7 @@ type Agent struct {
 	taintsChanged chan struct{}
 	prober        proberAPI
 	runCtx        context.Context // the agent's lifetime; pod workers derive from it
+	ready         chan struct{}   // closed once Run restored the pods and serves sources
 	workerWG      sync.WaitGroup
 }
 
@@ -104,6 +105,7 @@ func New(opts Options) (*Agent, error) {
 		events:    newEventStore(opts.Clock, opts.Node.Name),
 
 		taintsChanged: make(chan struct{}, 1),
+		ready:         make(chan struct{}),
 	}
 	node, err := newNodeInfo(opts.Node, opts.Clock)
 	if err != nil {
@@ -142,6 +144,7 @@ func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 	go a.watchRuntimeEvents(ctx)
 	go a.watchRuntimeHealth(ctx)
 	go a.runTaintManager(ctx)
+	close(a.ready)
 	updates := make(chan sources.Update)
 	for _, s := range srcs {
 		go func(s Source) {
@@ -166,3 +169,7 @@ func key(namespace, name string) string { return namespace + "/" + name }
 
 // NodeName is the name this node goes by.
 func (a *Agent) NodeName() string { return a.node.cfg.Name }
+
+// Ready is closed once Run has restored the checkpointed pods and started
+// serving the sources.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }

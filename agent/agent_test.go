@@ -49,7 +49,11 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.a, h.cancel, h.done = a, cancel, make(chan struct{})
 	go func() { defer close(h.done); _ = a.Run(ctx) }()
-	h.eventually("agent running", func() bool { return a.runCtx != nil })
+	select {
+	case <-a.Ready():
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("agent not ready")
+	}
 }
 
 func (h *harness) stop() {
