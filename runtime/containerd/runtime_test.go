@@ -280,7 +280,10 @@ func TestHostNetworkSandbox(t *testing.T) {
 
 func TestOOMKill(t *testing.T) {
 	p := newPod(t, false)
-	spec := p.spec("sh", "-c", "tail /dev/zero")
+	// The shim watches the cgroup for OOM only once the task runs: a
+	// container that runs out of memory at once can beat it to it (the kill
+	// is still counted in the cgroup, which is what OOMKilled is read from).
+	spec := p.spec("sh", "-c", "sleep 1; tail /dev/zero")
 	spec.Resources.MemoryLimit = 16 << 20
 	adj := 900
 	spec.OOMScoreAdj = &adj
