@@ -24,102 +24,30 @@
 #   SOAK_KEEP_LOG=FILE  copy the daemon's log to FILE at the end
 #   MINIAGENT_CONTAINERD_ADDRESS  containerd socket (default /run/containerd/containerd.sock)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$REPO/bin/miniagent
-ADDR=${MINIAGENT_CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}
 CYCLES=${SOAK_CYCLES:-50}
 FD_MARGIN=${SOAK_FD_MARGIN:-4}
 THREAD_MARGIN=${SOAK_THREAD_MARGIN:-8}
-NS=miniagent-soak
-CGROUP_ROOT=miniagent-soak
+MA_NS=miniagent-soak
+MA_CGROUP_ROOT=miniagent-soak
 POD=soak
-export PATH=$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin
 
-die() { printf 'soak.sh: error: %s\n' "$*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root"
+ma_require_root
+ma_setup "${SOAK_SKIP_SETUP:-}" --need-bin
 
-if [ "${SOAK_SKIP_SETUP:-}" != 1 ]; then
-	bash "$REPO/scripts/setup.sh"
-fi
-[ -x "$BIN" ] || die "no $BIN (run scripts/setup.sh)"
-
-WORK=$(mktemp -d /tmp/miniagent-soak.XXXXXX)
+ma_make_workdir miniagent-soak
+WORK=$MA_WORK
 ROOT=$WORK/root
 LOGS=$WORK/pods
 export MINIAGENT_SOCKET=$WORK/agent.sock
-LOG=$WORK/agent.log
-DAEMON_PID=
+ma_on_exit ma_clean_cgroups "$MA_CGROUP_ROOT"
+ma_on_exit ma_clean_namespace "$MA_NS"
+ma_on_exit ma_keep_log "${SOAK_KEEP_LOG:-}"
+ma_on_exit ma_tail_log_on_failure
 
-ctrn() { ctr --address "$ADDR" -n "$NS" "$@"; }
-ma() { "$BIN" "$@"; }
-
-# --- clean-up (also after a failure) -------------------------------------------
-remove_namespace() {
-	local id
-	ctr --address "$ADDR" namespaces ls -q 2>/dev/null | grep -qx "$NS" || return 0
-	for id in $(ctrn tasks ls -q 2>/dev/null); do
-		ctrn tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
-		ctrn tasks delete -f "$id" >/dev/null 2>&1 || true
-	done
-	for id in $(ctrn containers ls -q 2>/dev/null); do
-		ctrn containers delete "$id" >/dev/null 2>&1 || true
-	done
-	for id in $(ctrn images ls -q 2>/dev/null); do
-		ctrn images rm "$id" >/dev/null 2>&1 || true
-	done
-	for _ in 1 2 3; do # children before parents
-		for id in $(ctrn snapshots ls 2>/dev/null | awk 'NR>1{print $1}'); do
-			ctrn snapshots rm "$id" >/dev/null 2>&1 || true
-		done
-	done
-	for _ in $(seq 1 50); do # content goes with containerd's next GC
-		ctr --address "$ADDR" namespaces rm "$NS" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	echo "warning: containerd namespace $NS could not be removed" >&2
-}
-
-remove_cgroups() {
-	local d
-	for d in /sys/fs/cgroup/*/"$CGROUP_ROOT" /sys/fs/cgroup/"$CGROUP_ROOT"; do
-		[ -d "$d" ] || continue
-		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-		[ -d "$d" ] && echo "warning: could not remove cgroup $d" >&2
-	done
-	return 0
-}
-
-stop_daemon() {
-	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null || return 0
-	kill -TERM "$DAEMON_PID"
-	for _ in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$DAEMON_PID" 2>/dev/null && kill -KILL "$DAEMON_PID"
-	wait "$DAEMON_PID" 2>/dev/null || true
-	DAEMON_PID=
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-		ma delete pod "$POD" --grace-period 0 --wait=true >/dev/null 2>&1
-	fi
-	stop_daemon
-	if [ "$rc" != 0 ] && [ -f "$LOG" ]; then
-		echo "--- last lines of the daemon log ($LOG) ---" >&2
-		tail -n 30 "$LOG" >&2
-	fi
-	[ -n "${SOAK_KEEP_LOG:-}" ] && [ -f "$LOG" ] && cp "$LOG" "$SOAK_KEEP_LOG"
-	remove_namespace
-	awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null; done
-	remove_cgroups
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+ma() { "$MA_BIN" "$@"; }
+ctrn() { ma_ctr "$MA_NS" "$@"; }
 
 # --- the pod ---------------------------------------------------------------------
 # The containers exit on SIGTERM, so deletion takes the graceful path.
@@ -162,9 +90,9 @@ spec:
 EOF
 
 # --- measurements ----------------------------------------------------------------
-fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
-threads() { awk '/^Threads:/{print $2}' "/proc/$DAEMON_PID/status"; }
-rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$DAEMON_PID/status"; }
+fds() { ls "/proc/$MA_DAEMON_PID/fd" | wc -l; }
+threads() { awk '/^Threads:/{print $2}' "/proc/$MA_DAEMON_PID/status"; }
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$MA_DAEMON_PID/status"; }
 
 # cycle N: apply, wait until both containers run (the init container done),
 # then delete with the pod's grace period and wait until it is gone.
@@ -178,33 +106,18 @@ cycle() {
 		fi
 		if [ "$i" = 300 ]; then
 			ma describe pod "$POD" >&2 || true
-			die "cycle $1: pod $POD not Running with 2 containers after 30s"
+			ma_die "cycle $1: pod $POD not Running with 2 containers after 30s"
 		fi
 		sleep 0.1
 	done
 	ma delete pod "$POD" --wait=true >/dev/null
 }
 
-echo "==> image into $NS"
-ma image import "$REPO/bin/busybox-image.tar" --containerd-address "$ADDR" --containerd-namespace "$NS" >/dev/null
+echo "==> image into $MA_NS"
+ma_import_image "$MA_REPO/bin/busybox-image.tar" "$MA_NS"
 
-echo "==> daemon (namespace $NS, cgroup root $CGROUP_ROOT, files under $WORK)"
-mkdir -p "$ROOT" "$LOGS"
-"$BIN" daemon \
-	--containerd-address "$ADDR" \
-	--containerd-namespace "$NS" \
-	--root-dir "$ROOT" \
-	--socket "$MINIAGENT_SOCKET" \
-	--pod-logs-dir "$LOGS" \
-	--cgroup-root "$CGROUP_ROOT" \
-	>"$LOG" 2>&1 </dev/null &
-DAEMON_PID=$!
-for i in $(seq 1 150); do
-	ma get node -o json >/dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || die "daemon exited"
-	[ "$i" = 150 ] && die "daemon did not answer within 30s"
-	sleep 0.2
-done
+echo "==> daemon (namespace $MA_NS, cgroup root $MA_CGROUP_ROOT, files under $WORK)"
+ma_start_daemon "$MINIAGENT_SOCKET" "$WORK/agent.log" "$WORK"
 
 echo "==> warm-up cycle"
 cycle 0
@@ -239,14 +152,14 @@ check_empty() {
 	fi
 }
 
-kill -0 "$DAEMON_PID" 2>/dev/null || leak "the daemon died during the soak"
+kill -0 "$MA_DAEMON_PID" 2>/dev/null || leak "the daemon died during the soak"
 check_empty "pods left in the API" "$(ma get pods -A -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' 2>/dev/null)"
-check_empty "containerd containers in $NS" "$(ctrn containers ls -q)"
-check_empty "containerd tasks in $NS" "$(ctrn tasks ls -q)"
-check_empty "active snapshots in $NS" "$(ctrn snapshots ls | awk 'NR>1 && $NF=="Active"')"
-check_empty "containerd shims of $NS" "$(pgrep -af "containerd-shim.*-namespace $NS( |$)" || true)"
+check_empty "containerd containers in $MA_NS" "$(ctrn containers ls -q)"
+check_empty "containerd tasks in $MA_NS" "$(ctrn tasks ls -q)"
+check_empty "active snapshots in $MA_NS" "$(ctrn snapshots ls | awk 'NR>1 && $NF=="Active"')"
+check_empty "containerd shims of $MA_NS" "$(pgrep -af "containerd-shim.*-namespace $MA_NS( |$)" || true)"
 check_empty "crilog-shim processes writing under $LOGS" "$(pgrep -af "crilog-shim $LOGS/" || true)"
-check_empty "pod cgroups under */$CGROUP_ROOT" "$(find /sys/fs/cgroup/*/"$CGROUP_ROOT" -type d -name 'pod*' 2>/dev/null)"
+check_empty "pod cgroups under */$MA_CGROUP_ROOT" "$(find /sys/fs/cgroup/*/"$MA_CGROUP_ROOT" -type d -name 'pod*' 2>/dev/null)"
 check_empty "mounts under $ROOT" "$(awk -v r="$ROOT" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo)"
 check_empty "directories under $ROOT/pods" "$(find "$ROOT/pods" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "netns state under $ROOT/ns" "$(find "$ROOT/ns" -mindepth 1 -maxdepth 1 2>/dev/null)"
@@ -254,7 +167,7 @@ check_empty "pod checkpoints under $ROOT/checkpoints" "$(find "$ROOT/checkpoints
 check_empty "pod log directories under $LOGS" "$(find "$LOGS" -mindepth 1 -maxdepth 1 2>/dev/null)"
 if [ "$fd1" -gt $((fd0 + FD_MARGIN)) ]; then
 	leak "daemon fds grew from $fd0 to $fd1 (margin $FD_MARGIN):"
-	ls -l "/proc/$DAEMON_PID/fd" | awk 'NR>1{print $NF}' | sed 's/[0-9]\+/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/        /'
+	ls -l "/proc/$MA_DAEMON_PID/fd" | awk 'NR>1{print $NF}' | sed 's/[0-9]\+/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/        /'
 else
 	ok "daemon fds $fd0 -> $fd1 (margin $FD_MARGIN)"
 fi
