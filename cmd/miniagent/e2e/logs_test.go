@@ -21,7 +21,7 @@ func TestLogsAcrossRestarts(t *testing.T) {
 	x := e2e(t)
 	t.Parallel()
 	apply(t, podYAML("logs-restart", "OnFailure",
-		`echo "run $$-$RANDOM"; sleep 0.1; echo oops >&2; printf 'no newline'; sleep 2; exit 1`))
+		`echo "run $(cat /proc/sys/kernel/random/uuid)"; sleep 0.1; echo oops >&2; printf 'no newline'; sleep 2; exit 1`))
 	p := waitPod(t, "logs-restart", 60*time.Second, "one restart", func(p *v1.Pod) bool {
 		cs := containerStatus(p, "main")
 		return cs != nil && cs.RestartCount >= 1 && cs.State.Running != nil
