@@ -165,15 +165,7 @@ func validateProbe(p *v1.Probe, mustSucceedOnce bool, ports sets.Set[string], fl
 // validateHandlers checks a probe handler: exactly one of its types.
 func validateHandlers(h *v1.ProbeHandler, ports sets.Set[string], fld *field.Path) field.ErrorList {
 	allErrs := exactlyOneHandler(h, fld)
-	if h.Exec != nil && len(h.Exec.Command) == 0 {
-		allErrs = append(allErrs, field.Required(fld.Child("exec", "command"), ""))
-	}
-	if h.HTTPGet != nil {
-		allErrs = append(allErrs, validateHTTPGet(h.HTTPGet, ports, fld.Child("httpGet"))...)
-	}
-	if h.TCPSocket != nil {
-		allErrs = append(allErrs, validateNamedPort(h.TCPSocket.Port, ports, fld.Child("tcpSocket", "port"))...)
-	}
+	allErrs = append(allErrs, validateCommonHandlers(h.Exec, h.HTTPGet, h.TCPSocket, ports, fld)...)
 	if h.GRPC != nil {
 		for _, msg := range validation.IsValidPortNum(int(h.GRPC.Port)) {
 			allErrs = append(allErrs, field.Invalid(fld.Child("grpc", "port"), h.GRPC.Port, msg))
@@ -182,17 +174,25 @@ func validateHandlers(h *v1.ProbeHandler, ports sets.Set[string], fld *field.Pat
 	return allErrs
 }
 
-func validateLifecycleHandler(h *v1.LifecycleHandler, ports sets.Set[string], fld *field.Path) field.ErrorList {
-	allErrs := exactlyOneHandler(h, fld)
-	if h.Exec != nil && len(h.Exec.Command) == 0 {
+// validateCommonHandlers checks the handler types probes and lifecycle
+// hooks share.
+func validateCommonHandlers(exec *v1.ExecAction, httpGet *v1.HTTPGetAction, tcp *v1.TCPSocketAction, ports sets.Set[string], fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if exec != nil && len(exec.Command) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("exec", "command"), ""))
 	}
-	if h.HTTPGet != nil {
-		allErrs = append(allErrs, validateHTTPGet(h.HTTPGet, ports, fld.Child("httpGet"))...)
+	if httpGet != nil {
+		allErrs = append(allErrs, validateHTTPGet(httpGet, ports, fld.Child("httpGet"))...)
 	}
-	if h.TCPSocket != nil {
-		allErrs = append(allErrs, validateNamedPort(h.TCPSocket.Port, ports, fld.Child("tcpSocket", "port"))...)
+	if tcp != nil {
+		allErrs = append(allErrs, validateNamedPort(tcp.Port, ports, fld.Child("tcpSocket", "port"))...)
 	}
+	return allErrs
+}
+
+func validateLifecycleHandler(h *v1.LifecycleHandler, ports sets.Set[string], fld *field.Path) field.ErrorList {
+	allErrs := exactlyOneHandler(h, fld)
+	allErrs = append(allErrs, validateCommonHandlers(h.Exec, h.HTTPGet, h.TCPSocket, ports, fld)...)
 	if h.Sleep != nil && h.Sleep.Seconds < 0 {
 		allErrs = append(allErrs, field.Invalid(fld.Child("sleep", "seconds"), h.Sleep.Seconds, isNegativeErrorMsg))
 	}
