@@ -13,6 +13,8 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/miniagent/miniagent/cgroups"
 )
 
 // privateContainerd is a containerd of the test's own, so it can be killed.
@@ -91,6 +93,7 @@ func TestContainerdRestart(t *testing.T) {
 			<-daemonExited
 		}
 		p.kill()
+		_ = cgroups.RemovePath("/" + ns)
 		_ = exec.Command("sh", "-c", "grep -o ' "+root+"[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l").Run()
 		_ = os.RemoveAll(root)
 		_ = os.RemoveAll(base)

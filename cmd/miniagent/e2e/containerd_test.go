@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+
+	"github.com/miniagent/miniagent/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -193,9 +195,7 @@ func (x *harness) cleanHost() {
 			_ = unix.Unmount(m, unix.MNT_DETACH)
 		}
 	}
-	for _, dir := range cgroupRootDirs() {
-		removeCgroupTree(dir)
-	}
+	_ = cgroups.RemovePath("/" + cgroupRoot)
 }
 
 // cgroupRootDirs returns <hierarchy>/<cgroupRoot> for every cgroup hierarchy
@@ -214,20 +214,6 @@ func cgroupRootDirs() []string {
 		}
 	}
 	return out
-}
-
-// removeCgroupTree rmdirs a cgroup directory and its children, deepest first.
-func removeCgroupTree(root string) {
-	var dirs []string
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Remove(dirs[i])
-	}
 }
 
 // cgroupDirsContaining returns the directories below the test cgroup root, in
