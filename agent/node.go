@@ -13,6 +13,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
 	"github.com/miniagent/miniagent/oom"
@@ -150,7 +151,7 @@ func (a *Agent) buildNodeLocked() *v1.Node {
 	}
 	return &v1.Node{
 		TypeMeta:   metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
-		ObjectMeta: metav1.ObjectMeta{Name: n.cfg.Name, Labels: labels, Annotations: annotations, CreationTimestamp: metav1.NewTime(n.created), UID: "node-" + "miniagent"},
+		ObjectMeta: metav1.ObjectMeta{Name: n.cfg.Name, Labels: labels, Annotations: annotations, CreationTimestamp: metav1.NewTime(n.created), UID: types.UID("node-" + n.cfg.Name)},
 		Spec:       v1.NodeSpec{Taints: taints},
 		Status: v1.NodeStatus{
 			Capacity:    capacity,

@@ -97,18 +97,27 @@ func (a *Agent) restore(ctx context.Context) error {
 		a.removeOrphans(ctx)
 	}
 	a.readmitUnstarted()
+	// Probe the containers that kept running while the agent was away.
+	type probed struct {
+		pod  *v1.Pod
+		name string
+		in   *instance
+	}
+	var running []probed
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	for _, rec := range a.pods {
 		for name, c := range rec.Containers {
 			if c.Current.running() {
-				pod, in := rec.Pod, c.Current
-				a.mu.Unlock()
-				a.watchProbes(pod, name, in)
-				a.mu.Lock()
+				running = append(running, probed{rec.Pod, name, c.Current})
 			}
 		}
 	}
+	a.mu.Unlock()
+	for _, p := range running {
+		a.watchProbes(p.pod, p.name, p.in)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for uid, rec := range a.pods {
 		a.log.Info("re-adopted pod", "pod", podFullName(rec.Pod), "containers", len(rec.instances()))
 		a.startWorkerLocked(uid, nil)
