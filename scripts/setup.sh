@@ -133,7 +133,7 @@ info "containerd answers on $ADDR"
 
 # --- 3. miniagent binary ---------------------------------------------------------
 step "build bin/miniagent"
-(cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent)
+(cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent && go build -o bin/miniagent-crilog ./cmd/miniagent-crilog)
 info "$REPO/bin/miniagent"
 
 # --- 4. busybox image ------------------------------------------------------------

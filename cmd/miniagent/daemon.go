@@ -94,7 +94,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		Address:   f.containerdAddress,
 		Namespace: f.containerdNamespace,
 		StateDir:  filepath.Join(f.rootDir, "ns"),
-		LogShim:   []string{self, "crilog-shim"},
+		LogShim:   logShim(self),
 	})
 	if err != nil {
 		return err
@@ -141,4 +141,15 @@ func parseTaints(items []string) ([]v1.Taint, error) {
 		out = append(out, v1.Taint{Key: k, Value: v, Effect: e})
 	}
 	return out, nil
+}
+
+// logShim is the log process argv prefix: the small miniagent-crilog
+// binary next to this one if there is one, else this binary's crilog-shim
+// verb.
+func logShim(self string) []string {
+	small := filepath.Join(filepath.Dir(self), "miniagent-crilog")
+	if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return []string{small}
+	}
+	return []string{self, "crilog-shim"}
 }
