@@ -90,11 +90,12 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	shim := logShim(self)
 	rt, err := containerd.New(ctx, containerd.Options{
 		Address:   f.containerdAddress,
 		Namespace: f.containerdNamespace,
 		StateDir:  filepath.Join(f.rootDir, "ns"),
-		LogShim:   logShim(self),
+		LogShim:   shim,
 	})
 	if err != nil {
 		return err
@@ -115,7 +116,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	srv := api.NewServer(a, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, f.socket) }()
-	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace)
+	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_process", strings.Join(shim, " "))
 	runErr := a.Run(ctx, srcs...)
 	stop()
 	if err := <-errc; err != nil && ctx.Err() == nil {

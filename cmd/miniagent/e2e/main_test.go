@@ -219,6 +219,12 @@ func newHarness() (*harness, error) {
 	if err := step("build miniagent", build); err != nil {
 		return x, err
 	}
+	// The log process the shim starts, next to the daemon as a user installs it.
+	logBin := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-crilog"), "./cmd/miniagent-crilog")
+	logBin.Dir = repo
+	if err := step("build miniagent-crilog", logBin); err != nil {
+		return x, err
+	}
 	tar := filepath.Join(dir, "busybox.tar")
 	if err := step("build busybox image", exec.Command("bash", filepath.Join(repo, "scripts/build-busybox-image.sh"), tar)); err != nil {
 		return x, err
