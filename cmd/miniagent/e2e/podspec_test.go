@@ -133,3 +133,24 @@ spec:
 		t.Errorf("phase = %s", p.Status.Phase)
 	}
 }
+
+// TestRestartGetsFreshWritableLayer: each restart is a new container with
+// a new writable layer, as in Kubernetes: a file the previous instance
+// wrote into its root filesystem is gone.
+func TestRestartGetsFreshWritableLayer(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	apply(t, podYAML("spec-fresh-layer", "OnFailure",
+		`if [ -e /marker ]; then echo stale; exit 0; fi; touch /marker; echo fresh; sleep 1; exit 1`))
+	waitPod(t, "spec-fresh-layer", 60*time.Second, "a second instance that has written its output", func(p *v1.Pod) bool {
+		cs := containerStatus(p, "main")
+		return cs != nil && cs.RestartCount >= 1 && (cs.State.Running != nil || cs.State.Terminated != nil)
+	})
+	time.Sleep(300 * time.Millisecond)
+	if out := logs(t, "spec-fresh-layer", "main"); !strings.Contains(out, "fresh") || strings.Contains(out, "stale") {
+		t.Fatalf("the restarted instance saw the previous instance's file: %q", out)
+	}
+	if p := getPod(t, "spec-fresh-layer"); p.Status.Phase == v1.PodSucceeded {
+		t.Fatal("pod succeeded: a restart reused the writable layer")
+	}
+}
