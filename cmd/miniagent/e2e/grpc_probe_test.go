@@ -74,8 +74,10 @@ func TestProbeGRPC(t *testing.T) {
 	t.Run("probe-grpc-ready", func(t *testing.T) {
 		t.Parallel()
 		const name = "probe-grpc-ready"
+		// initialDelaySeconds 2: the server needs a moment to listen, and a
+		// probe before that fails (and records Unhealthy) as in kubelet.
 		apply(t, grpcPod(name, bin, `exec /opt/grpc/grpchealth -port 9090`,
-			grpcProbe("readinessProbe", 9090, "", 0, 1, 1)))
+			grpcProbe("readinessProbe", 9090, "", 2, 1, 1)))
 		pod := waitPod(t, name, 30*time.Second, "Ready", podReady)
 		checkCondition(t, pod, v1.ContainersReady, v1.ConditionTrue, "")
 		holdFor(t, name, 3*time.Second, func(p *v1.Pod) error {
