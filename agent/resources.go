@@ -47,17 +47,6 @@ func (a *Agent) updateQoSCgroups() {
 	}
 }
 
-// removePodCgroup removes the pod's cgroup in every hierarchy.
-func (a *Agent) removePodCgroup(pod *v1.Pod) {
-	if a.opts.Cgroups == nil {
-		return
-	}
-	if err := a.opts.Cgroups.RemovePod(pod); err != nil {
-		a.log.Warn("remove pod cgroup", "pod", podFullName(pod), "err", err)
-	}
-	a.updateQoSCgroups()
-}
-
 // allocatable is what the node offers to pods.
 func (a *Agent) allocatable(capacity v1.ResourceList) v1.ResourceList {
 	if a.opts.Cgroups == nil || a.opts.Allocatable.Capacity == nil {
@@ -105,10 +94,9 @@ func (a *Agent) evictionStats() []eviction.PodStats {
 			continue
 		}
 		paths := map[string]string{}
-		parent := a.podCgroupParent(rec.Pod)
 		for name, c := range rec.Containers {
 			if c.Current.running() {
-				paths[name] = parent + "/" + c.Current.ID
+				paths[name] = a.containerCgroupPath(rec.Pod, c.Current.ID)
 			}
 		}
 		items = append(items, item{rec.Pod, paths})

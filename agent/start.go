@@ -208,7 +208,6 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	}
 	id := newContainerID()
 	qos := cgroups.QOSClass(pod)
-	parent := a.podCgroupParent(pod)
 	score := oom.Clamp(oom.PolicyScore(pod, c, qos, a.node.memoryCapacity), a.node.oomFloor)
 	vals := cgroups.ForContainer(c)
 	rs := runtime.ContainerSpec{
@@ -225,7 +224,7 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 		WorkingDir:  c.WorkingDir,
 		Mounts:      mounts,
 		Hostname:    pod.Name,
-		CgroupsPath: parent + "/" + id,
+		CgroupsPath: a.containerCgroupPath(pod, id),
 		OOMScoreAdj: &score,
 		Resources: runtime.Resources{
 			MemoryLimit: vals.MemoryLimit, CPUShares: vals.CPUShares,
@@ -265,6 +264,11 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 // podCgroupParent is the pod-level cgroup path of a pod.
 func (a *Agent) podCgroupParent(pod *v1.Pod) string {
 	return cgroups.PodPath(a.opts.CgroupRoot, cgroups.QOSClass(pod), string(pod.UID))
+}
+
+// containerCgroupPath is the cgroup of one container instance, below its pod's.
+func (a *Agent) containerCgroupPath(pod *v1.Pod, id string) string {
+	return a.podCgroupParent(pod) + "/" + id
 }
 
 // podLogDir is /var/log/pods/<ns>_<name>_<uid>.

@@ -213,12 +213,14 @@ func (w *podWorker) terminate(ctx context.Context) {
 	if err := a.rt.RemoveSandbox(ctx, *sb); err != nil {
 		a.log.Warn("remove sandbox", "pod", podFullName(pod), "err", err)
 	}
-	a.removePodCgroup(pod)
 	if err := a.removeVolumes(pod); err != nil {
 		a.log.Warn("remove volumes", "pod", podFullName(pod), "err", err)
 	}
 	a.removePodLogs(pod)
 	a.forget(w.uid)
+	// RemoveSandbox removed the pod's cgroup in every hierarchy; the QoS
+	// cgroups now leave the pod out.
+	a.updateQoSCgroups()
 	a.log.Info("pod removed", "pod", podFullName(pod))
 }
 
