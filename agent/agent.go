@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -51,18 +52,21 @@ type Agent struct {
 	log   *slog.Logger
 	node  *nodeInfo
 
+	// mu guards the pod configuration (which pods exist, by UID and name),
+	// the last published pods and the watchers. A pod's own state belongs
+	// to its worker.
 	mu        sync.Mutex
-	pods      map[types.UID]*podRecord
 	byName    map[string]types.UID // namespace/name → the visible pod
 	workers   map[types.UID]*podWorker
-	runtimeUp bool
 	published map[types.UID]*v1.Pod // last status sent to watchers
 	watchers  map[chan api.WatchEvent]string
+	runtimeUp atomic.Bool
 
 	events             *eventStore
 	evictor            *eviction.Manager
 	lastMemoryPressure *v1.NodeCondition
-	// pendingEvictions are pods the taint manager will evict later.
+	// pendingEvictions are pods the taint manager will evict later (its
+	// goroutine only).
 	pendingEvictions map[types.UID]bool
 	// taintsChanged wakes the taint manager.
 	taintsChanged chan struct{}
@@ -97,7 +101,6 @@ func New(opts Options) (*Agent, error) {
 		rt:        opts.Runtime,
 		clock:     opts.Clock,
 		log:       opts.Log,
-		pods:      map[types.UID]*podRecord{},
 		byName:    map[string]types.UID{},
 		workers:   map[types.UID]*podWorker{},
 		published: map[types.UID]*v1.Pod{},
@@ -132,7 +135,7 @@ type Source interface {
 // Run re-adopts them.
 func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 	a.runCtx = ctx
-	a.runtimeUp = a.rt.Healthy(ctx) == nil
+	a.runtimeUp.Store(a.rt.Healthy(ctx) == nil)
 	a.startProber()
 	if err := a.setupCgroups(); err != nil {
 		return fmt.Errorf("pods cgroup: %w", err)

@@ -25,7 +25,8 @@ const SourceAPI = "api"
 
 var _ api.Backend = (*Agent)(nil)
 
-// ApplyPod implements api.Backend.
+// ApplyPod implements api.Backend. The pod is stored durably before the
+// call returns.
 func (a *Agent) ApplyPod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error) {
 	pod := in.DeepCopy()
 	spec.SetDefaults(pod)
@@ -41,46 +42,60 @@ func (a *Agent) ApplyPod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := key(pod.Namespace, pod.Name)
-	if uid, ok := a.byName[k]; ok {
-		old := a.pods[uid]
-		if old.Source != SourceAPI {
+	if old := a.workers[a.byName[k]]; old != nil {
+		if old.source != SourceAPI {
 			return nil, false, apierrors.NewConflict(podResource, pod.Name,
-				fmt.Errorf("the pod comes from the %s source and can only be changed there", old.Source))
+				fmt.Errorf("the pod comes from the %s source and can only be changed there", old.source))
 		}
-		if !old.Deleting && equality.Semantic.DeepEqual(old.Pod.Spec, pod.Spec) &&
-			equality.Semantic.DeepEqual(old.Pod.Labels, pod.Labels) {
-			return a.buildPodLocked(old), false, nil
+		deleting := old.desired.DeletionTimestamp != nil
+		if !deleting && equality.Semantic.DeepEqual(old.desired.Spec, pod.Spec) &&
+			equality.Semantic.DeepEqual(old.desired.Labels, pod.Labels) {
+			return old.snap.Load().pod.DeepCopy(), false, nil
 		}
 		// A changed spec replaces the pod: the old one stops, the new one
 		// starts once it is gone.
-		if !old.Deleting {
-			a.deletePodLocked(uid, nil)
+		if !deleting {
+			if err := a.deletePodLocked(old, nil); err != nil {
+				return nil, false, apierrors.NewInternalError(err)
+			}
 		}
-		pod.Generation = old.Pod.Generation + 1
+		pod.Generation = old.desired.Generation + 1
 	} else {
 		pod.Generation = 1
 	}
 	pod.UID = uuid.NewUUID()
 	pod.CreationTimestamp = metav1.NewTime(a.clock.Now())
 	pod.ResourceVersion = ""
-	a.addPodLocked(pod, SourceAPI)
-	return a.buildPodLocked(a.pods[pod.UID]), pod.Generation == 1, nil
+	w, err := a.addPodLocked(pod, SourceAPI)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(err)
+	}
+	return w.snap.Load().pod.DeepCopy(), pod.Generation == 1, nil
 }
 
-// DeletePod implements api.Backend.
+// visibleLocked returns the worker of the pod a name shows, or nil.
+func (a *Agent) visibleLocked(namespace, name string) *podWorker {
+	return a.workers[a.byName[key(namespace, name)]]
+}
+
+// DeletePod implements api.Backend. The deletion is stored durably before
+// the call returns.
 func (a *Agent) DeletePod(ctx context.Context, namespace, name string, grace *int64, wait bool) (*v1.Pod, error) {
 	a.mu.Lock()
-	uid, ok := a.byName[key(namespace, name)]
-	if !ok {
+	w := a.visibleLocked(namespace, name)
+	if w == nil {
 		a.mu.Unlock()
 		return nil, apierrors.NewNotFound(podResource, name)
 	}
-	a.deletePodLocked(uid, grace)
-	pod := a.buildPodLocked(a.pods[uid])
-	w := a.workers[uid]
+	if err := a.deletePodLocked(w, grace); err != nil {
+		a.mu.Unlock()
+		return nil, apierrors.NewInternalError(err)
+	}
+	pod := w.snap.Load().pod.DeepCopy()
+	pod.DeletionTimestamp = w.desired.DeletionTimestamp
+	pod.DeletionGracePeriodSeconds = w.desired.DeletionGracePeriodSeconds
 	a.mu.Unlock()
-	a.publish(uid)
-	if wait && w != nil {
+	if wait {
 		select {
 		case <-w.done:
 		case <-ctx.Done():
@@ -94,11 +109,11 @@ func (a *Agent) DeletePod(ctx context.Context, namespace, name string, grace *in
 func (a *Agent) GetPod(ctx context.Context, namespace, name string) (*v1.Pod, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	uid, ok := a.byName[key(namespace, name)]
-	if !ok {
+	w := a.visibleLocked(namespace, name)
+	if w == nil {
 		return nil, apierrors.NewNotFound(podResource, name)
 	}
-	return a.buildPodLocked(a.pods[uid]), nil
+	return w.snap.Load().pod.DeepCopy(), nil
 }
 
 // ListPods implements api.Backend.
@@ -107,11 +122,11 @@ func (a *Agent) ListPods(ctx context.Context, namespace string) ([]v1.Pod, error
 	defer a.mu.Unlock()
 	var out []v1.Pod
 	for _, uid := range a.byName {
-		rec := a.pods[uid]
-		if namespace != "" && rec.Pod.Namespace != namespace {
+		s := a.workers[uid].snap.Load()
+		if namespace != "" && s.pod.Namespace != namespace {
 			continue
 		}
-		out = append(out, *a.buildPodLocked(rec))
+		out = append(out, *s.pod.DeepCopy())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
@@ -143,41 +158,35 @@ func (a *Agent) WatchPods(ctx context.Context, namespace string) (<-chan api.Wat
 // PodLogs implements api.Backend.
 func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.LogOptions, w io.Writer) error {
 	a.mu.Lock()
-	uid, ok := a.byName[key(namespace, name)]
-	if !ok {
-		a.mu.Unlock()
+	pw := a.visibleLocked(namespace, name)
+	a.mu.Unlock()
+	if pw == nil {
 		return apierrors.NewNotFound(podResource, name)
 	}
-	rec := a.pods[uid]
+	s := pw.snap.Load()
 	cname := opts.Container
 	if cname == "" {
-		if len(rec.Pod.Spec.Containers) != 1 {
+		if len(s.pod.Spec.Containers) != 1 {
 			var names []string
-			for _, c := range rec.Pod.Spec.Containers {
+			for _, c := range s.pod.Spec.Containers {
 				names = append(names, c.Name)
 			}
-			a.mu.Unlock()
 			return apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names))
 		}
-		cname = rec.Pod.Spec.Containers[0].Name
+		cname = s.pod.Spec.Containers[0].Name
 	}
-	if c, _ := findContainer(rec.Pod, cname); c == nil {
-		a.mu.Unlock()
+	if c, _ := findContainer(s.pod, cname); c == nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", cname, name))
 	}
-	c := rec.Containers[cname]
-	var in *instance
-	if c != nil {
-		in = c.Current
-		if opts.Previous {
-			in = c.Last
-			if c.Current != nil && c.Current.Exited && c.Waiting != nil {
-				in = c.Current // in back-off, the dead instance is the previous one
-			}
+	cl := s.logs[cname]
+	ref := cl.current
+	if opts.Previous {
+		ref = cl.previous
+		if cl.inBackoff {
+			ref = cl.current // in back-off, the dead instance is the previous one
 		}
 	}
-	a.mu.Unlock()
-	if in == nil {
+	if ref.path == "" {
 		if opts.Previous {
 			return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", cname, name))
 		}
@@ -187,14 +196,19 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 	if opts.TailLines != nil {
 		tail = *opts.TailLines
 	}
-	return crilog.ReadLog(ctx, in.LogPath, crilog.ReadOptions{
+	return crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
 		Timestamps: opts.Timestamps,
 		TailLines:  tail,
 		Follow:     opts.Follow,
 		StopFollow: func() bool {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			return in.Exited || a.pods[uid] == nil
+			s := pw.snap.Load()
+			select {
+			case <-pw.done:
+				return true
+			default:
+			}
+			cur := s.logs[cname].current
+			return cur.id != ref.id || cur.exited
 		},
 	}, w)
 }
@@ -202,12 +216,12 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 // PodEvents implements api.Backend.
 func (a *Agent) PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error) {
 	a.mu.Lock()
-	uid, ok := a.byName[key(namespace, name)]
+	w := a.visibleLocked(namespace, name)
 	a.mu.Unlock()
-	if !ok {
+	if w == nil {
 		return nil, nil
 	}
-	return a.events.list(uid), nil
+	return a.events.list(w.uid), nil
 }
 
 // Node implements api.Backend.

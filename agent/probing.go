@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -19,15 +18,11 @@ type proberAPI interface {
 }
 
 // startProber creates the probe manager; results come back through
-// KillForProbe, Event and the onChange callback.
+// KillForProbe, Event and the onChange callback, each a request to the
+// pod's worker.
 func (a *Agent) startProber() {
 	a.prober = probes.NewManager(a.rt, a.clock, probeEvents{a}, a, func(podUID string) {
-		uid := types.UID(podUID)
-		a.publish(uid)
-		a.mu.Lock()
-		w := a.workers[uid]
-		a.mu.Unlock()
-		if w != nil {
+		if w := a.worker(types.UID(podUID)); w != nil {
 			w.poke()
 		}
 	}, a.log)
@@ -39,10 +34,6 @@ func (a *Agent) probeTarget(pod *v1.Pod, c *v1.Container, isInit bool, in *insta
 	if isInit && isSidecar(c) {
 		policy = v1.RestartPolicyAlways
 	}
-	var grace int64 = 30
-	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		grace = *g
-	}
 	podIP := ""
 	if pod.Spec.HostNetwork {
 		podIP = a.node.hostIP
@@ -51,15 +42,17 @@ func (a *Agent) probeTarget(pod *v1.Pod, c *v1.Container, isInit bool, in *insta
 		PodUID: string(pod.UID), Namespace: pod.Namespace, PodName: pod.Name,
 		ContainerName: c.Name, ContainerID: in.ID, Container: c.DeepCopy(),
 		StartedAt: in.StartedAt, NetNSPath: sbNetNS, PodIP: podIP,
-		PodGracePeriod: grace, RestartPolicy: policy,
+		PodGracePeriod: int64(gracePeriod(pod, nil).Seconds()), RestartPolicy: policy,
 	}
 }
 
-// watchProbes registers a started instance with the prober.
-func (a *Agent) watchProbes(pod *v1.Pod, name string, in *instance) {
+// watchProbes registers a started instance with the prober; the pod's
+// worker calls it.
+func (a *Agent) watchProbes(rec *podRecord, name string, in *instance) {
 	if a.prober == nil {
 		return
 	}
+	pod := rec.Pod
 	c, isInit := findContainer(pod, name)
 	if c == nil || (isInit && !isSidecar(c)) {
 		// Regular init containers have no probes.
@@ -68,45 +61,27 @@ func (a *Agent) watchProbes(pod *v1.Pod, name string, in *instance) {
 		}
 		return
 	}
-	a.mu.Lock()
 	netns := ""
-	if rec := a.pods[pod.UID]; rec != nil && rec.Sandbox != nil {
+	if rec.Sandbox != nil {
 		netns = rec.Sandbox.NetNSPath
 	}
-	a.mu.Unlock()
 	a.prober.AddContainer(a.probeTarget(pod, c, isInit, in, netns))
 }
 
-// KillForProbe implements probes.LivenessHandler: the container is stopped
-// with the given grace period and then restarted by the restart policy.
+// KillForProbe implements probes.LivenessHandler: it asks the pod's worker
+// to stop the container with the given grace period; the restart policy
+// then decides.
 func (a *Agent) KillForProbe(podUID, containerID, containerName, probeType string, grace time.Duration, message string) {
-	a.mu.Lock()
-	rec := a.pods[types.UID(podUID)]
-	a.mu.Unlock()
-	if rec == nil {
-		return
+	if w := a.worker(types.UID(podUID)); w != nil {
+		w.requestKill(killRequest{ContainerID: containerID, Name: containerName, Grace: grace, Message: message})
 	}
-	a.events.normal(rec.Pod, "Killing", message)
-	if grace < 2*time.Second {
-		grace = 2 * time.Second // kubelet's floor for probe kills
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(a.runCtx, grace+30*time.Second)
-		defer cancel()
-		if err := a.rt.StopContainer(ctx, containerID, 0, grace); err != nil {
-			a.log.Warn("stop container for failed probe", "pod", podFullName(rec.Pod), "container", containerName, "err", err)
-		}
-	}()
 }
 
 // probeEvents adapts the event store to probes.EventRecorder.
 type probeEvents struct{ a *Agent }
 
 func (p probeEvents) Event(podUID, eventType, reason, message string) {
-	p.a.mu.Lock()
-	rec := p.a.pods[types.UID(podUID)]
-	p.a.mu.Unlock()
-	if rec != nil {
-		p.a.events.record(rec.Pod, eventType, reason, message)
+	if s := p.a.snapshot(types.UID(podUID)); s != nil {
+		p.a.events.record(s.pod, eventType, reason, message)
 	}
 }

@@ -40,7 +40,7 @@ func (a *Agent) updateQoSCgroups() {
 		return
 	}
 	a.mu.Lock()
-	pods := a.activePodsLocked(nil)
+	pods := a.activePodsLocked()
 	a.mu.Unlock()
 	if err := a.opts.Cgroups.UpdateQoS(pods); err != nil {
 		a.log.Warn("update QoS cgroups", "err", err)
@@ -84,48 +84,46 @@ func (a *Agent) startEviction(ctx context.Context) {
 // evictionStats lists the active pods with the cgroups of their running containers.
 func (a *Agent) evictionStats() []eviction.PodStats {
 	a.mu.Lock()
-	type item struct {
-		pod   *v1.Pod
-		paths map[string]string
-	}
-	var items []item
-	for _, rec := range a.pods {
-		if rec.Rejected || rec.Terminal != "" || rec.Deleting {
-			continue
-		}
-		paths := map[string]string{}
-		for name, c := range rec.Containers {
-			if c.Current.running() {
-				paths[name] = a.containerCgroupPath(rec.Pod, c.Current.ID)
-			}
-		}
-		items = append(items, item{rec.Pod, paths})
-	}
+	snaps := a.snapshotsLocked()
 	a.mu.Unlock()
-	out := make([]eviction.PodStats, 0, len(items))
-	for _, it := range items {
-		out = append(out, eviction.PodStatsFrom(it.pod, it.paths, a.opts.Cgroups.MemoryStats))
+	out := make([]eviction.PodStats, 0, len(snaps))
+	for _, s := range snaps {
+		if s.active && !s.deleting {
+			out = append(out, eviction.PodStatsFrom(s.pod, s.cgroups, a.opts.Cgroups.MemoryStats))
+		}
 	}
 	return out
 }
 
-// evictForPressure ends a pod because the node is low on memory, as
-// kubelet's eviction manager does: phase Failed, reason Evicted.
+// evictForPressure asks a pod's worker to end the pod because the node is
+// low on memory, as kubelet's eviction manager does: phase Failed, reason
+// Evicted, containers stopped at once.
 func (a *Agent) evictForPressure(podUID, message string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rec := a.pods[types.UID(podUID)]
-	if rec == nil || rec.Terminal != "" || rec.Deleting {
+	w := a.worker(types.UID(podUID))
+	if w == nil {
 		return false
 	}
-	a.events.warn(rec.Pod, eviction.Reason, message)
+	s := w.snap.Load()
+	if !s.active || s.deleting {
+		return false
+	}
+	a.events.warn(s.pod, eviction.Reason, message)
 	zero := int64(0)
-	rec.Grace = &zero
-	a.evictLocked(rec, eviction.Reason, message, &v1.PodCondition{
-		Type: v1.DisruptionTarget, Status: v1.ConditionTrue,
-		Reason: "TerminationByKubelet", Message: message,
+	w.requestEvict(evictRequest{
+		Reason: eviction.Reason, Message: message, Grace: &zero,
+		Condition: &v1.PodCondition{
+			Type: v1.DisruptionTarget, Status: v1.ConditionTrue,
+			Reason: "TerminationByKubelet", Message: message,
+		},
 	})
 	return true
+}
+
+// podCleanedUp tells whether an evicted pod gave back what it held (or is
+// gone), for the eviction manager's wait for reclaim.
+func (a *Agent) podCleanedUp(podUID string) bool {
+	s := a.snapshot(types.UID(podUID))
+	return s == nil || s.released
 }
 
 // memoryPressureCondition is the node's MemoryPressure condition.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -9,59 +10,50 @@ import (
 	"github.com/miniagent/miniagent/runtime"
 )
 
-// watchRuntimeEvents turns the runtime's exit and OOM events into
-// instance state and wakes the pod's worker.
+// watchRuntimeEvents hands the runtime's exit events to the pods' workers.
 func (a *Agent) watchRuntimeEvents(ctx context.Context) {
 	for ev := range a.rt.Events(ctx) {
 		// An OOM event alone proves nothing about this container (on v1 it
 		// fires for every cgroup under the one out of memory): the kill is
 		// decided at exit from the container cgroup's own oom_kill counter.
-		if ev.Type == runtime.EventExit {
-			oomKilled := false
-			if st, err := a.rt.ContainerStatus(ctx, ev.ContainerID); err == nil {
-				oomKilled = st.OOMKilled
-			}
-			a.recordExit(ev.ContainerID, ev.ExitCode, ev.At, oomKilled, "", "")
-		}
-	}
-}
-
-// recordExit marks an instance exited and wakes its pod's worker.
-func (a *Agent) recordExit(id string, code int32, at time.Time, oom bool, reason, msg string) {
-	if at.IsZero() {
-		at = a.clock.Now()
-	}
-	a.mu.Lock()
-	var uid types.UID
-	for u, rec := range a.pods {
-		c, in := rec.findInstance(id)
-		if in == nil || in.Exited {
+		if ev.Type != runtime.EventExit {
 			continue
 		}
-		in.Exited, in.ExitCode, in.FinishedAt = true, code, at
-		in.OOMKilled = in.OOMKilled || oom
-		in.Reason, in.Message = reason, msg
-		if in.StartedAt.IsZero() {
-			in.StartedAt = at
+		obs := exitObservation{ID: ev.ContainerID, Code: ev.ExitCode, At: ev.At}
+		var uid types.UID
+		if st, err := a.rt.ContainerStatus(ctx, ev.ContainerID); err == nil {
+			obs.OOMKilled = st.OOMKilled
+			uid = types.UID(st.Labels[runtime.LabelPodUID])
 		}
-		uid = u
-		if in.OOMKilled {
-			a.events.warn(rec.Pod, "OOMKilling", "Memory cgroup out of memory: Killed process in container "+c.Name)
+		if w := a.workerOfContainer(uid, ev.ContainerID); w != nil {
+			w.requestExit(obs)
 		}
-	}
-	w := a.workers[uid]
-	a.mu.Unlock()
-	if a.prober != nil {
-		a.prober.RemoveContainer(id)
-	}
-	if w != nil {
-		w.poke()
 	}
 }
 
+// workerOfContainer finds the worker of a pod by UID, or else by one of
+// its runtime container IDs.
+func (a *Agent) workerOfContainer(uid types.UID, id string) *podWorker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w := a.workers[uid]; w != nil {
+		return w
+	}
+	for _, w := range a.workers {
+		if slices.Contains(w.snap.Load().ids, id) {
+			return w
+		}
+	}
+	return nil
+}
+
+// isRuntimeUp tells whether the runtime answered at the last health check.
+func (a *Agent) isRuntimeUp() bool { return a.runtimeUp.Load() }
+
 // watchRuntimeHealth notices the runtime going away and coming back: while
-// it is away pods show phase Unknown; when it is back, exits missed in
-// between are picked up and every worker syncs.
+// it is away pods show phase Unknown; when it is back, every worker
+// re-reads its instances from the runtime, and containers of pods nobody
+// knows are removed.
 func (a *Agent) watchRuntimeHealth(ctx context.Context) {
 	t := a.clock.NewTicker(a.opts.HealthPeriod)
 	defer t.Stop()
@@ -74,22 +66,24 @@ func (a *Agent) watchRuntimeHealth(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		up := a.rt.Healthy(hctx) == nil
 		cancel()
-		a.mu.Lock()
-		changed := up != a.runtimeUp
-		a.runtimeUp = up
-		a.mu.Unlock()
-		if !changed {
+		if a.runtimeUp.Swap(up) == up {
 			continue
 		}
 		if up {
 			a.log.Info("container runtime is back")
-			a.reconcile(ctx)
+			a.removeOrphans(ctx, func(c runtime.ContainerStatus) bool {
+				return a.worker(types.UID(c.Labels[runtime.LabelPodUID])) != nil
+			})
 		} else {
 			a.log.Error("container runtime unreachable: pods show phase Unknown")
 		}
 		a.mu.Lock()
 		for _, w := range a.workers {
-			w.poke()
+			if up {
+				w.requestReconcile()
+			} else {
+				w.poke()
+			}
 		}
 		a.mu.Unlock()
 	}

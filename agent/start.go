@@ -43,47 +43,52 @@ func newContainerID() string {
 // failStart records why a container could not be started and arms the
 // failure back-off.
 func (w *podWorker) failStart(name, reason, message string) {
-	a := w.a
-	now := a.clock.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rec := a.pods[w.uid]
-	if rec == nil {
-		return
-	}
-	c := rec.Containers[name]
+	now := w.a.clock.Now()
+	c := w.rec.Containers[name]
 	c.Waiting = &waiting{Reason: reason, Message: message}
 	c.FailBackoff = c.FailBackoff.next(now)
 	c.FailedAt = now
 }
 
+// transient tells whether a runtime error means the runtime is away (or
+// was restarted under the call) rather than the container being wrong.
+func (w *podWorker) transient(ctx context.Context, err error) bool {
+	if errors.Is(err, runtime.ErrUnavailable) {
+		return true
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return w.a.rt.Healthy(hctx) != nil
+}
+
 // startContainer makes a new instance of container name and starts it:
-// image, spec, create, checkpoint, start. It reports whether an instance was created.
-func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string) bool {
-	a := w.a
+// image, spec, create, checkpoint, start. It reports whether an instance
+// was created and started (or failed to start for good).
+func (w *podWorker) startContainer(ctx context.Context, name string) bool {
+	a, rec := w.a, w.rec
+	pod := rec.Pod
 	cspec, isInit := findContainer(pod, name)
 	if cspec == nil {
 		return false
 	}
-	a.mu.Lock()
-	rec := a.pods[w.uid]
-	if rec == nil {
-		a.mu.Unlock()
-		return false
-	}
 	c := rec.container(name, isInit)
+	// An instance that never started is replaced under the same attempt.
+	replacing := c.Current.neverStarted()
+	if replacing && !c.Current.Removed {
+		if !w.removeContainer(ctx, c.Current.ID) {
+			return false
+		}
+	}
 	attempt := c.RestartCount
-	if c.Current != nil {
+	if c.Current != nil && !replacing {
 		attempt++
 	}
-	sb := rec.Sandbox
-	a.mu.Unlock()
 
 	info, ok := w.ensureImage(ctx, pod, cspec)
 	if !ok {
 		return false
 	}
-	rs, err := a.containerSpec(pod, cspec, isInit, attempt, info, sb)
+	rs, err := a.containerSpec(pod, cspec, isInit, attempt, info, rec.Sandbox)
 	if err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerConfigError, err.Error())
@@ -92,6 +97,10 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 	if err := a.rt.CreateContainer(ctx, rs); err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerError, err.Error())
+		// The runtime may have made part of it before failing.
+		if !w.removeContainer(ctx, rs.ID) {
+			w.forgetLater(rs.ID)
+		}
 		return false
 	}
 	a.events.normal(pod, "Created", "Created container "+name)
@@ -107,8 +116,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 		LogPath: rs.LogPath, CreatedAt: now,
 	}
 	var dropped *instance
-	a.mu.Lock()
-	if c.Current != nil {
+	if c.Current != nil && !replacing {
 		if c.Current.Exited {
 			// A restart after an exit: kubelet's crash-loop back-off step.
 			c.Backoff = c.Backoff.next(now)
@@ -118,34 +126,39 @@ func (w *podWorker) startContainer(ctx context.Context, pod *v1.Pod, name string
 		c.RestartCount = attempt
 	}
 	c.Current = inst
-	c.Waiting = nil
-	c.FailedAt = time.Time{}
-	c.FailBackoff = backoff{}
-	a.mu.Unlock()
-	a.checkpoint(w.uid) // before start, so a restarted agent finds it
+	w.checkpoint() // before start, so a restarted agent finds it
+	w.publish()    // created, not started: waiting with no reason
 
-	if dropped != nil && !dropped.Removed {
-		if err := a.rt.RemoveContainer(ctx, dropped.ID); err == nil {
-			dropped.Removed = true
-		}
+	if dropped != nil && !dropped.Removed && !w.removeContainer(ctx, dropped.ID) {
+		w.forgetLater(dropped.ID)
 	}
 
 	err = a.rt.StartContainer(ctx, rs.ID)
 	now = a.clock.Now()
-	a.mu.Lock()
-	if err != nil {
-		inst.Exited, inst.ExitCode, inst.Reason, inst.Message = true, 128, "StartError", err.Error()
-		inst.StartedAt, inst.FinishedAt = now, now
-	} else if inst.StartedAt.IsZero() {
-		inst.StartedAt = now
-	}
-	a.mu.Unlock()
 	if err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		if w.transient(ctx, err) {
+			// The runtime went away: not the container's failure. It waits
+			// and is made again once the runtime answers.
+			w.failStart(name, ReasonRunContainerError, err.Error())
+			if !w.removeContainer(ctx, rs.ID) {
+				w.forgetLater(rs.ID)
+				inst.Removed = true
+			}
+			return false
+		}
+		inst.Exited, inst.ExitCode, inst.Reason, inst.Message = true, 128, "StartError", err.Error()
+		inst.StartedAt, inst.FinishedAt = now, now
+		c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}
 		return true
 	}
+	if inst.StartedAt.IsZero() {
+		inst.StartedAt = now
+	}
+	c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}
 	a.events.normal(pod, "Started", "Started container "+name)
-	a.watchProbes(pod, name, inst)
+	w.probing[inst.ID] = true
+	a.watchProbes(rec, name, inst)
 	return true
 }
 

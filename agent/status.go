@@ -7,11 +7,8 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/podstatus"
 	"github.com/miniagent/miniagent/cgroups"
 	"github.com/miniagent/miniagent/oom"
@@ -46,20 +43,21 @@ func terminatedState(in *instance) *v1.ContainerStateTerminated {
 	}
 }
 
-// containerStatus renders one container's status as the API shows it.
-// defaultWaiting is the reason shown when it has never been started.
+// containerStatus renders one container's status as the API shows it, by
+// kubelet's rules. defaultWaiting is the reason shown while it has never
+// been created: PodInitializing in a pod with init containers, else
+// ContainerCreating.
 func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, regularInit bool, defaultWaiting string) v1.ContainerStatus {
 	f := false
 	cs := v1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: &f}
-	if c == nil {
-		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: defaultWaiting}
-		return cs
+	var cur *instance
+	if c != nil {
+		cs.RestartCount = c.RestartCount
+		cur = c.Current
 	}
-	cs.RestartCount = c.RestartCount
-	cur := c.Current
 	if cur == nil {
 		w := v1.ContainerStateWaiting{Reason: defaultWaiting}
-		if c.Waiting != nil {
+		if c != nil && c.Waiting != nil {
 			w = v1.ContainerStateWaiting{Reason: c.Waiting.Reason, Message: c.Waiting.Message}
 		}
 		cs.State.Waiting = &w
@@ -88,7 +86,13 @@ func (a *Agent) containerStatus(c *containerRecord, spec *v1.Container, regularI
 		// A regular init container is ready once it completed (kubelet's prober manager).
 		cs.Ready = regularInit && cur.ExitCode == 0
 	default:
-		cs.State.Waiting = &v1.ContainerStateWaiting{Reason: ReasonContainerCreating}
+		// Created, not started yet: kubelet shows waiting with no reason,
+		// or the reason the last start failed.
+		w := v1.ContainerStateWaiting{}
+		if c.Waiting != nil {
+			w = v1.ContainerStateWaiting{Reason: c.Waiting.Reason, Message: c.Waiting.Message}
+		}
+		cs.State.Waiting = &w
 	}
 	return cs
 }
@@ -102,12 +106,13 @@ func (a *Agent) probeState(containerID string) (ready, started bool) {
 	return true, true
 }
 
-// buildPodLocked returns a copy of the pod with its status computed from the
-// record, and stores the new conditions. The caller holds a.mu.
-func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
+// renderPod returns a copy of the pod with its status computed from the
+// record, the prober's results and whether the runtime answers. It changes
+// nothing: the worker keeps the conditions it returns.
+func (a *Agent) renderPod(rec *podRecord, runtimeUp bool, at time.Time) *v1.Pod {
 	pod := rec.Pod.DeepCopy()
 	pod.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
-	now := metav1.NewTime(a.clock.Now())
+	now := metav1.NewTime(at)
 	st := &pod.Status
 	st.QOSClass = cgroups.QOSClass(pod)
 	st.HostIP = a.node.hostIP
@@ -122,91 +127,49 @@ func (a *Agent) buildPodLocked(rec *podRecord) *v1.Pod {
 	}
 	st.Reason, st.Message = rec.Reason, rec.Message
 	a.annotateOOMScores(pod)
+	if rec.Rejected {
+		st.Phase = v1.PodFailed
+		return pod
+	}
 
-	initialized := true
+	defaultWaiting := ReasonContainerCreating
+	if len(pod.Spec.InitContainers) > 0 {
+		defaultWaiting = ReasonPodInitializing
+	}
 	for i := range pod.Spec.InitContainers {
 		spec := &pod.Spec.InitContainers[i]
-		c := rec.Containers[spec.Name]
-		cs := a.containerStatus(c, spec, !isSidecar(spec), ReasonPodInitializing)
-		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
-		done := c != nil && c.Current != nil && ((isSidecar(spec) && c.Current.running()) || (c.Current.Exited && c.Current.ExitCode == 0))
-		if !done {
-			initialized = false
-		}
-	}
-	appWaiting := ReasonContainerCreating
-	if !initialized {
-		appWaiting = ReasonPodInitializing
+		st.InitContainerStatuses = append(st.InitContainerStatuses,
+			a.containerStatus(rec.Containers[spec.Name], spec, !isSidecar(spec), defaultWaiting))
 	}
 	hasStarted := false
 	for i := range pod.Spec.Containers {
 		spec := &pod.Spec.Containers[i]
 		c := rec.Containers[spec.Name]
-		if c != nil && c.Current != nil {
+		if c != nil && (c.Current.hasRun() || c.Last != nil) {
 			hasStarted = true
 		}
-		st.ContainerStatuses = append(st.ContainerStatuses, a.containerStatus(c, spec, false, appWaiting))
+		st.ContainerStatuses = append(st.ContainerStatuses, a.containerStatus(c, spec, false, defaultWaiting))
 	}
 
 	switch {
-	case rec.Rejected:
-		st.Phase = v1.PodFailed
-	case rec.Terminal != "":
+	case rec.Terminal != "" && !rec.anyRunning():
+		// As kubelet, a terminal phase is shown once no container runs.
 		st.Phase = rec.Terminal
-	case !a.runtimeUp:
+	case !runtimeUp:
 		st.Phase = v1.PodUnknown
 	default:
 		st.Phase = podstatus.Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, false, hasStarted)
+		if rec.Terminal == "" && podstatus.IsTerminal(st.Phase) {
+			// The worker has not decided the pod's end yet.
+			st.Phase = v1.PodRunning
+		}
 	}
-	if rec.Rejected {
-		rec.Conditions = nil
-		st.ContainerStatuses, st.InitContainerStatuses = nil, nil
-		return pod
-	}
-	sandboxReady := rec.Sandbox != nil && rec.Terminal == ""
+	sandboxReady := rec.Sandbox != nil && rec.Terminal == "" && !rec.Deleting
 	st.Conditions = podstatus.Conditions(pod, sandboxReady, rec.Conditions, now)
 	if rec.Disruption != nil {
 		st.Conditions = append([]v1.PodCondition{*rec.Disruption}, st.Conditions...)
 	}
-	rec.Conditions = st.Conditions
 	return pod
-}
-
-// publish recomputes a pod's status and tells watchers when it changed.
-func (a *Agent) publish(uid types.UID) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rec := a.pods[uid]
-	if rec == nil {
-		return
-	}
-	pod := a.buildPodLocked(rec)
-	old := a.published[uid]
-	if old != nil && equality.Semantic.DeepEqual(old.Status, pod.Status) && equality.Semantic.DeepEqual(old.ObjectMeta, pod.ObjectMeta) {
-		return
-	}
-	typ := "MODIFIED"
-	if old == nil {
-		typ = "ADDED"
-	}
-	a.published[uid] = pod
-	a.notifyLocked(typ, pod)
-}
-
-// notifyLocked sends a watch event to every watcher of the pod's namespace
-// without blocking; a watcher that cannot keep up is dropped.
-func (a *Agent) notifyLocked(typ string, pod *v1.Pod) {
-	for ch, ns := range a.watchers {
-		if ns != "" && ns != pod.Namespace {
-			continue
-		}
-		select {
-		case ch <- api.WatchEvent{Type: typ, Pod: *pod.DeepCopy()}:
-		default:
-			close(ch)
-			delete(a.watchers, ch)
-		}
-	}
 }
 
 // readiness is what the prober tells about running containers.

@@ -4,38 +4,51 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/runtime"
 )
 
-// checkpointDir holds one JSON file per pod.
-func (a *Agent) checkpointDir() string { return filepath.Join(a.opts.RootDir, "checkpoints") }
+// Two files per pod survive an agent crash:
+//
+//	desired/<uid>.json      the pod as the API or a source handed it over,
+//	                        deletion included; written before the API answers
+//	checkpoints/<uid>.json  the worker's record: instances, back-off, phase
+//
+// Both are written atomically (temp file, fsync, rename, directory fsync).
 
-// checkpoint writes a pod's record atomically: temp file, fsync, rename.
-func (a *Agent) checkpoint(uid types.UID) {
-	a.mu.Lock()
-	rec := a.pods[uid]
-	if rec == nil {
-		a.mu.Unlock()
-		return
-	}
-	data, err := json.Marshal(rec)
-	a.mu.Unlock()
-	if err == nil {
-		err = writeFileAtomic(filepath.Join(a.checkpointDir(), string(uid)+".json"), data)
-	}
+// desiredPod is the desired state of one pod.
+type desiredPod struct {
+	Pod    json.RawMessage `json:"pod"`
+	Source string          `json:"source"`
+}
+
+func (a *Agent) checkpointPath(uid types.UID) string {
+	return filepath.Join(a.opts.RootDir, "checkpoints", string(uid)+".json")
+}
+
+func (a *Agent) desiredPath(uid types.UID) string {
+	return filepath.Join(a.opts.RootDir, "desired", string(uid)+".json")
+}
+
+// persistDesired stores the desired pod of a worker; the caller holds a.mu.
+func (a *Agent) persistDesiredLocked(w *podWorker) error {
+	pod, err := json.Marshal(w.desired)
 	if err != nil {
-		a.log.Error("checkpoint pod", "uid", uid, "err", err)
+		return err
 	}
+	data, err := json.Marshal(desiredPod{Pod: pod, Source: w.source})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(a.desiredPath(w.uid), data)
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -68,115 +81,134 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// restore loads the checkpoints, reconciles them with what the runtime
-// runs, removes containers nobody knows, and starts the pods' workers.
-func (a *Agent) restore(ctx context.Context) error {
-	entries, err := os.ReadDir(a.checkpointDir())
+// readDir reads every <uid>.json of dir with decode; unreadable files are
+// logged and skipped.
+func (a *Agent) readDir(dir string, decode func(uid types.UID, data []byte) error) error {
+	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		path := filepath.Join(a.checkpointDir(), e.Name())
+		path := filepath.Join(dir, name)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		var rec podRecord
-		if err := json.Unmarshal(data, &rec); err != nil || rec.Pod == nil {
-			a.log.Error("skipping unreadable checkpoint", "file", path, "err", err)
-			continue
+		if err := decode(types.UID(strings.TrimSuffix(name, ".json")), data); err != nil {
+			a.log.Error("skipping unreadable state file", "file", path, "err", err)
 		}
-		a.pods[rec.Pod.UID] = &rec
-		a.byName[key(rec.Pod.Namespace, rec.Pod.Name)] = rec.Pod.UID
-	}
-	if a.runtimeUp {
-		a.reconcile(ctx)
-		a.removeOrphans(ctx)
-	}
-	a.readmitUnstarted()
-	// Probe the containers that kept running while the agent was away.
-	type probed struct {
-		pod  *v1.Pod
-		name string
-		in   *instance
-	}
-	var running []probed
-	a.mu.Lock()
-	for _, rec := range a.pods {
-		for name, c := range rec.Containers {
-			if c.Current.running() {
-				running = append(running, probed{rec.Pod, name, c.Current})
-			}
-		}
-	}
-	a.mu.Unlock()
-	for _, p := range running {
-		a.watchProbes(p.pod, p.name, p.in)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for uid, rec := range a.pods {
-		a.log.Info("re-adopted pod", "pod", podFullName(rec.Pod), "containers", len(rec.instances()))
-		a.startWorkerLocked(uid, nil)
 	}
 	return nil
 }
 
-// reconcile brings every instance believed running up to date with the
-// runtime: exits that happened while the agent or the runtime was away.
-func (a *Agent) reconcile(ctx context.Context) {
-	a.mu.Lock()
-	var ids []string
-	for _, rec := range a.pods {
-		for _, in := range rec.instances() {
-			if !in.Exited {
-				ids = append(ids, in.ID)
-			}
+// loadRecords reads the desired pods and the checkpoints into records.
+func (a *Agent) loadRecords() (map[types.UID]*podRecord, error) {
+	recs := map[types.UID]*podRecord{}
+	err := a.readDir(filepath.Join(a.opts.RootDir, "checkpoints"), func(uid types.UID, data []byte) error {
+		var rec podRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return err
+		}
+		if rec.Pod == nil || rec.Pod.UID != uid {
+			return fmt.Errorf("no pod of UID %s", uid)
+		}
+		recs[uid] = &rec
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = a.readDir(filepath.Join(a.opts.RootDir, "desired"), func(uid types.UID, data []byte) error {
+		var d desiredPod
+		if err := json.Unmarshal(data, &d); err != nil {
+			return err
+		}
+		rec := recs[uid]
+		if rec == nil {
+			// Acknowledged, not yet synced: the record starts fresh.
+			rec = &podRecord{Source: d.Source, Containers: map[string]*containerRecord{}}
+			recs[uid] = rec
+		}
+		if err := json.Unmarshal(d.Pod, &rec.Pod); err != nil {
+			return err
+		}
+		if rec.Pod.DeletionTimestamp != nil && !rec.Deleting {
+			rec.Deleting = true
+			rec.Grace = rec.Pod.DeletionGracePeriodSeconds
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for uid, rec := range recs {
+		if rec.Pod == nil || rec.Pod.UID != uid {
+			delete(recs, uid)
 		}
 	}
-	a.mu.Unlock()
-	for _, id := range ids {
-		st, err := a.rt.ContainerStatus(ctx, id)
-		switch {
-		case errors.Is(err, runtime.ErrNotFound):
-			a.recordExit(id, 137, a.clock.Now(), false, "ContainerStatusUnknown",
-				"The container could not be located when the pod was terminated")
-		case err != nil:
-			a.log.Warn("container status", "id", id, "err", err)
-		case st.State == runtime.StateExited:
-			a.recordExit(id, st.ExitCode, st.FinishedAt, st.OOMKilled, "", "")
-		case st.State == runtime.StateRunning:
-			a.mu.Lock()
-			for _, rec := range a.pods {
-				if _, in := rec.findInstance(id); in != nil && in.StartedAt.IsZero() {
-					in.StartedAt = st.StartedAt
-				}
-			}
-			a.mu.Unlock()
-		}
-	}
+	return recs, nil
 }
 
-// removeOrphans deletes runtime containers that belong to no known pod.
-func (a *Agent) removeOrphans(ctx context.Context) {
+// restore loads the pods, removes runtime containers nobody knows, and
+// starts the pods' workers; each worker first reconciles its instances
+// with the runtime. It runs before the API serves.
+func (a *Agent) restore(ctx context.Context) error {
+	recs, err := a.loadRecords()
+	if err != nil {
+		return err
+	}
+	if a.isRuntimeUp() {
+		known := map[string]bool{}
+		for _, rec := range recs {
+			for _, id := range rec.runtimeIDs() {
+				known[id] = true
+			}
+		}
+		a.removeOrphans(ctx, func(c runtime.ContainerStatus) bool { return known[c.ID] })
+	}
+	// Deleting pods first, so a newer pod of the same name waits for them.
+	list := make([]*podRecord, 0, len(recs))
+	for _, rec := range recs {
+		list = append(list, rec)
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Deleting != list[j].Deleting {
+			return list[i].Deleting
+		}
+		return list[i].Pod.CreationTimestamp.Before(&list[j].Pod.CreationTimestamp)
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.readmitUnstartedLocked(list)
+	for _, rec := range list {
+		k := key(rec.Pod.Namespace, rec.Pod.Name)
+		var after <-chan struct{}
+		if old := a.workers[a.byName[k]]; old != nil {
+			after = old.done
+		}
+		w := newPodWorker(a, rec, after, true)
+		w.desired = rec.Pod.DeepCopy()
+		a.byName[k] = w.uid
+		a.published[w.uid] = w.snap.Load().pod
+		a.log.Info("re-adopted pod", "pod", podFullName(rec.Pod), "containers", len(rec.instances()))
+		a.startWorkerLocked(w)
+	}
+	return nil
+}
+
+// removeOrphans deletes runtime containers for which keep says no.
+func (a *Agent) removeOrphans(ctx context.Context, keep func(runtime.ContainerStatus) bool) {
 	list, err := a.rt.ListContainers(ctx)
 	if err != nil {
 		a.log.Warn("list containers", "err", err)
 		return
 	}
-	a.mu.Lock()
-	known := map[string]bool{}
-	for _, rec := range a.pods {
-		for _, in := range rec.instances() {
-			known[in.ID] = true
-		}
-	}
-	a.mu.Unlock()
 	for _, c := range list {
-		if known[c.ID] {
+		if keep(c) {
 			continue
 		}
 		a.log.Info("removing orphaned container", "id", c.ID, "pod", c.Labels[runtime.LabelPodName])
@@ -186,122 +218,26 @@ func (a *Agent) removeOrphans(ctx context.Context) {
 	}
 }
 
-// addPodLocked stores a new desired pod and starts its worker. If an older
-// pod with the same name is still terminating, the new one waits for it.
-func (a *Agent) addPodLocked(pod *v1.Pod, source string) {
-	k := key(pod.Namespace, pod.Name)
-	var after <-chan struct{}
-	if old, ok := a.byName[k]; ok && old != pod.UID {
-		if w := a.workers[old]; w != nil {
-			after = w.done
+// readmitUnstartedLocked runs admission again, in creation order, for
+// restored pods that never started a container: the node may have changed
+// while the agent was away. Pods that already run keep running
+// (IgnoredDuringExecution). The workers do not run yet.
+func (a *Agent) readmitUnstartedLocked(list []*podRecord) {
+	var active []*v1.Pod
+	var unstarted []*podRecord
+	for _, rec := range list {
+		switch {
+		case rec.Rejected || rec.Terminal != "" || rec.Deleting:
+		case len(rec.instances()) > 0 || rec.Sandbox != nil || rec.hasStarted():
+			active = append(active, rec.Pod)
+		default:
+			unstarted = append(unstarted, rec)
 		}
 	}
-	rec := &podRecord{Pod: pod, Source: source, Containers: map[string]*containerRecord{}}
-	rec.StartTime = a.clock.Now()
-	a.admitLocked(rec)
-	if pod.CreationTimestamp.IsZero() {
-		pod.CreationTimestamp = metav1.NewTime(a.clock.Now())
-	}
-	if pod.Spec.NodeName == "" {
-		pod.Spec.NodeName = a.node.cfg.Name // bound to this node, as the scheduler would
-	}
-	a.pods[pod.UID] = rec
-	a.byName[k] = pod.UID
-	a.startWorkerLocked(pod.UID, after)
-	a.log.Info("pod added", "pod", podFullName(pod), "source", source)
-}
-
-// deletePodLocked marks a pod for deletion; its worker stops and removes it.
-func (a *Agent) deletePodLocked(uid types.UID, grace *int64) {
-	rec := a.pods[uid]
-	if rec == nil {
-		return
-	}
-	if !rec.Deleting {
-		now := metav1.NewTime(a.clock.Now())
-		rec.Pod.DeletionTimestamp = &now
-		g := gracePeriod(rec.Pod, grace)
-		secs := int64(g.Seconds())
-		rec.Pod.DeletionGracePeriodSeconds = &secs
-		rec.Deleting = true
-		rec.Grace = &secs
-	} else if grace != nil && rec.Grace != nil && *grace < *rec.Grace {
-		rec.Grace = grace
-	}
-	if w := a.workers[uid]; w != nil {
-		w.poke()
-	}
-}
-
-// forget drops a removed pod from every index.
-func (a *Agent) forget(uid types.UID) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rec := a.pods[uid]
-	if rec == nil {
-		return
-	}
-	delete(a.pods, uid)
-	delete(a.workers, uid)
-	k := key(rec.Pod.Namespace, rec.Pod.Name)
-	if a.byName[k] == uid {
-		delete(a.byName, k)
-	}
-	if err := os.Remove(filepath.Join(a.checkpointDir(), string(uid)+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		a.log.Warn("remove checkpoint", "uid", uid, "err", err)
-	}
-	pod := a.buildPodLocked(rec)
-	delete(a.published, uid)
-	a.notifyLocked("DELETED", pod)
-	a.events.forget(uid)
-}
-
-// applySourceUpdate reconciles the complete pod set of one source.
-func (a *Agent) applySourceUpdate(u sources.Update) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	want := map[types.UID]*v1.Pod{}
-	for _, p := range u.Pods {
-		want[p.UID] = p
-	}
-	for uid, rec := range a.pods {
-		if rec.Source == u.Source && want[uid] == nil && !rec.Deleting {
-			a.log.Info("pod removed from source", "pod", podFullName(rec.Pod), "source", u.Source)
-			a.deletePodLocked(uid, nil)
+	for _, rec := range unstarted {
+		a.admitLocked(rec, active)
+		if !rec.Rejected {
+			active = append(active, rec.Pod)
 		}
-	}
-	for uid, p := range want {
-		if _, ok := a.pods[uid]; ok {
-			continue
-		}
-		if other, ok := a.byName[key(p.Namespace, p.Name)]; ok {
-			if rec := a.pods[other]; rec != nil && rec.Source != u.Source {
-				a.log.Error("pod name taken by another source", "pod", p.Namespace+"/"+p.Name, "source", rec.Source)
-				continue
-			}
-		}
-		a.addPodLocked(p.DeepCopy(), u.Source)
-	}
-}
-
-// readmitUnstarted runs admission again, in creation order, for restored
-// pods that never started a container: the node may have changed while the
-// agent was away. Pods that already run keep running
-// (IgnoredDuringExecution).
-func (a *Agent) readmitUnstarted() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var recs []*podRecord
-	for _, rec := range a.pods {
-		if rec.Rejected || rec.Terminal != "" || rec.Deleting || len(rec.instances()) > 0 || rec.Sandbox != nil {
-			continue
-		}
-		recs = append(recs, rec)
-	}
-	sort.Slice(recs, func(i, j int) bool {
-		return recs[i].Pod.CreationTimestamp.Before(&recs[j].Pod.CreationTimestamp)
-	})
-	for _, rec := range recs {
-		a.admitLocked(rec)
 	}
 }

@@ -1,41 +1,67 @@
 package agent
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
-
-	"github.com/miniagent/miniagent/runtime"
 )
 
-// podWorker is the one goroutine that drives one pod. It owns the pod's
-// containers: only it creates, starts, stops and removes them.
+// podWorker is the one goroutine that drives one pod, as kubelet's pod
+// workers do. It owns the pod's record: only it changes the pod's state and
+// only it calls the runtime for the pod. Everything else (the API, sources,
+// eviction, the taint manager, probes, the runtime's event stream) sends it
+// requests (inbox.go) and reads the snapshot it publishes.
 type podWorker struct {
-	a    *Agent
-	uid  types.UID
-	wake chan struct{}
+	a      *Agent
+	uid    types.UID
+	source string
+	wake   chan struct{}
 	// done is closed when the pod has been removed after deletion.
 	done chan struct{}
 	// after, if set, is the done channel of an older pod with the same
 	// name that is still terminating: this pod starts only after it.
 	after <-chan struct{}
+
+	mu sync.Mutex // guards in
+	in inbox
+
+	// desired is the pod as configured (deletion included); a.mu guards it.
+	desired *v1.Pod
+
+	// Owned by the worker's goroutine once it runs.
+	rec            *podRecord
+	needReconcile  bool            // the runtime state of the instances is to be read
+	probing        map[string]bool // instance IDs registered with the prober
+	lastCheckpoint []byte
+
+	snap atomic.Pointer[podSnapshot]
 }
 
-// startWorker launches the worker of a pod; the caller holds a.mu.
-func (a *Agent) startWorkerLocked(uid types.UID, after <-chan struct{}) *podWorker {
-	w := &podWorker{a: a, uid: uid, wake: make(chan struct{}, 1), done: make(chan struct{}), after: after}
-	a.workers[uid] = w
+func newPodWorker(a *Agent, rec *podRecord, after <-chan struct{}, reconcile bool) *podWorker {
+	w := &podWorker{
+		a: a, uid: rec.Pod.UID, source: rec.Source, rec: rec,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), after: after,
+		needReconcile: reconcile, probing: map[string]bool{},
+	}
+	w.snap.Store(w.render())
+	return w
+}
+
+// startWorkerLocked launches the worker of a pod; the caller holds a.mu.
+func (a *Agent) startWorkerLocked(w *podWorker) {
+	a.workers[w.uid] = w
 	a.workerWG.Add(1)
 	go func() {
 		defer a.workerWG.Done()
 		w.run(a.runCtx)
 	}()
-	return w
 }
 
 // poke asks the worker to sync soon; it never blocks.
@@ -78,26 +104,33 @@ func (w *podWorker) run(ctx context.Context) {
 	}
 }
 
-// sync runs one step: compute the actions, execute them, publish the status.
-// It returns when the next back-off ends, and whether the pod is gone.
+// retryDelay is how soon a failed runtime call (remove, sandbox) is retried.
+const retryDelay = 2 * time.Second
+
+// sync runs one step: take the requests, compute the actions, execute them,
+// checkpoint and publish. It returns when to look again, and whether the
+// pod is gone.
 func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	a := w.a
-	a.mu.Lock()
-	rec := a.pods[w.uid]
-	if rec == nil {
-		a.mu.Unlock()
-		return time.Time{}, true
+	rec := w.rec
+	in := w.take()
+	w.applyRequests(in)
+	if in.reconcile {
+		w.needReconcile = true
 	}
-	if rec.Deleting {
-		a.mu.Unlock()
-		w.terminate(ctx)
-		return time.Time{}, true
-	}
-	if !a.runtimeUp {
-		a.mu.Unlock()
-		a.publish(w.uid)
+	if !a.isRuntimeUp() {
+		w.checkpoint()
+		w.publish()
 		return time.Time{}, false
 	}
+	if w.needReconcile {
+		w.reconcile(ctx)
+	}
+	for _, k := range in.kills {
+		w.killForProbe(ctx, k)
+	}
+	w.registerProbes()
+
 	now := a.clock.Now()
 	acts := computePodActions(rec, now)
 	for name, wt := range acts.Waiting {
@@ -106,26 +139,52 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	}
 	if acts.Terminal != "" && rec.Terminal == "" {
 		rec.Terminal = acts.Terminal
-		a.log.Info("pod finished", "pod", podFullName(rec.Pod), "phase", acts.Terminal)
+		if acts.TerminalReason != "" {
+			rec.Reason, rec.Message = acts.TerminalReason, acts.TerminalMessage
+			a.events.normal(rec.Pod, acts.TerminalReason, acts.TerminalMessage)
+		}
+		a.log.Info("pod finished", "pod", podFullName(rec.Pod), "phase", acts.Terminal, "reason", rec.Reason)
 	}
-	pod := rec.Pod
-	killGrace := gracePeriod(pod, rec.Grace)
-	a.mu.Unlock()
-
 	wakeAt := acts.WakeAt
-	if acts.CreateSandbox {
-		if err := w.createSandbox(ctx, pod); err != nil {
-			a.events.warn(pod, "FailedCreatePodSandBox", fmt.Sprintf("Failed to create pod sandbox: %v", err))
-			a.publish(w.uid)
-			return now.Add(2 * time.Second), false
+	retry := func() {
+		if t := now.Add(retryDelay); wakeAt.IsZero() || t.Before(wakeAt) {
+			wakeAt = t
 		}
 	}
+	progressed := false
 	if len(acts.Kill) > 0 {
-		w.stopContainers(ctx, pod, acts.Kill, killGrace)
+		w.stopContainers(ctx, acts.Kill, gracePeriod(rec.Pod, w.killOverride()))
+		progressed = true
 	}
-	progressed := len(acts.Kill) > 0 || (acts.CreateSandbox && len(acts.Start) == 0)
+	for _, id := range acts.Remove {
+		if w.removeContainer(ctx, id) {
+			progressed = true
+		} else {
+			retry()
+		}
+	}
+	switch {
+	case acts.Finish:
+		if w.finish(ctx) {
+			return time.Time{}, true
+		}
+		retry()
+	case acts.Release:
+		if !w.release(ctx) {
+			retry()
+		}
+	}
+	if acts.CreateSandbox {
+		if err := w.createSandbox(ctx); err != nil {
+			a.events.warn(rec.Pod, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+			w.checkpoint()
+			w.publish()
+			return now.Add(retryDelay), false
+		}
+		progressed = progressed || len(acts.Start) == 0
+	}
 	for _, name := range acts.Start {
-		if w.startContainer(ctx, pod, name) {
+		if w.startContainer(ctx, name) {
 			progressed = true
 		} else if t := now.Add(time.Second); wakeAt.IsZero() || t.Before(wakeAt) {
 			// Show the failure, then its back-off, as kubelet's next sync would.
@@ -135,9 +194,89 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	if progressed {
 		w.poke() // look again at once: the next init container, a finished pod, ...
 	}
-	a.checkpoint(w.uid)
-	a.publish(w.uid)
+	w.checkpoint()
+	w.publish()
 	return wakeAt, false
+}
+
+// killOverride is the grace period a stop of the pod's containers uses
+// instead of the pod's: the deletion's, or the eviction's.
+func (w *podWorker) killOverride() *int64 {
+	if w.rec.Deleting {
+		return w.rec.Grace
+	}
+	return w.rec.KillGrace
+}
+
+// applyRequests folds deletion, eviction and observed exits into the record.
+func (w *podWorker) applyRequests(in inbox) {
+	a, rec := w.a, w.rec
+	if in.deleting {
+		if !rec.Deleting {
+			rec.Deleting = true
+			ts := in.deletedAt
+			rec.Pod.DeletionTimestamp = &ts
+			secs := int64(gracePeriod(rec.Pod, in.grace).Seconds())
+			rec.Pod.DeletionGracePeriodSeconds = &secs
+			rec.Grace = &secs
+		} else if in.grace != nil && rec.Grace != nil && *in.grace < *rec.Grace {
+			g := *in.grace
+			rec.Grace = &g
+			rec.Pod.DeletionGracePeriodSeconds = &g
+		}
+	}
+	if e := in.evict; e != nil && rec.Terminal == "" && !rec.Rejected && !rec.Deleting {
+		rec.Terminal = v1.PodFailed
+		rec.Reason, rec.Message = e.Reason, e.Message
+		rec.KillGrace = e.Grace
+		if e.Condition != nil {
+			cond := *e.Condition
+			cond.LastTransitionTime = mtime(a.clock.Now())
+			rec.Disruption = &cond
+		}
+		a.log.Info("pod evicted", "pod", podFullName(rec.Pod), "reason", e.Reason, "message", e.Message)
+	}
+	for _, ex := range in.exits {
+		w.recordExit(ex.ID, ex.Code, ex.At, ex.OOMKilled, "", "")
+	}
+}
+
+// recordExit marks an instance exited; an exit already known is ignored.
+func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, reason, msg string) {
+	a := w.a
+	c, in := w.rec.findInstance(id)
+	if in == nil || in.Exited {
+		return
+	}
+	if at.IsZero() {
+		at = a.clock.Now()
+	}
+	in.Exited, in.ExitCode, in.FinishedAt = true, code, at
+	in.OOMKilled = in.OOMKilled || oom
+	in.Reason, in.Message = reason, msg
+	if in.StartedAt.IsZero() {
+		in.StartedAt = at
+	}
+	if in.OOMKilled {
+		a.events.warn(w.rec.Pod, "OOMKilling", "Memory cgroup out of memory: Killed process in container "+c.Name)
+	}
+	w.unregisterProbes(id)
+}
+
+// checkpoint writes the record when it changed since the last write.
+func (w *podWorker) checkpoint() {
+	data, err := json.Marshal(w.rec)
+	if err == nil && bytes.Equal(data, w.lastCheckpoint) {
+		return
+	}
+	if err == nil {
+		err = writeFileAtomic(w.a.checkpointPath(w.uid), data)
+	}
+	if err != nil {
+		w.a.log.Error("checkpoint pod", "pod", podFullName(w.rec.Pod), "err", err)
+		return
+	}
+	w.lastCheckpoint = data
 }
 
 // gracePeriod is the pod's termination grace period, or override if set.
@@ -149,111 +288,6 @@ func gracePeriod(pod *v1.Pod, override *int64) time.Duration {
 		return time.Duration(*g) * time.Second
 	}
 	return 30 * time.Second
-}
-
-// stopContainers stops the running instances of the named containers in
-// parallel, each with the grace period.
-func (w *podWorker) stopContainers(ctx context.Context, pod *v1.Pod, names []string, grace time.Duration) {
-	a := w.a
-	var wg sync.WaitGroup
-	for _, name := range names {
-		a.mu.Lock()
-		var id string
-		if rec := a.pods[w.uid]; rec != nil {
-			if c := rec.Containers[name]; c != nil && c.Current.running() {
-				id = c.Current.ID
-			}
-		}
-		a.mu.Unlock()
-		if id == "" {
-			continue
-		}
-		a.events.normal(pod, "Killing", fmt.Sprintf("Stopping container %s", name))
-		wg.Add(1)
-		go func(name, id string) {
-			defer wg.Done()
-			if err := a.rt.StopContainer(ctx, id, 0, grace); err != nil {
-				a.log.Warn("stop container", "pod", podFullName(pod), "container", name, "err", err)
-			}
-		}(name, id)
-	}
-	wg.Wait()
-}
-
-// terminate stops and removes everything of a deleted pod, then forgets it.
-func (w *podWorker) terminate(ctx context.Context) {
-	a := w.a
-	a.mu.Lock()
-	rec := a.pods[w.uid]
-	pod := rec.Pod
-	grace := gracePeriod(pod, rec.Grace)
-	var names []string
-	for name := range rec.Containers {
-		names = append(names, name)
-	}
-	a.mu.Unlock()
-
-	if a.prober != nil {
-		a.prober.RemovePod(string(pod.UID))
-	}
-	w.stopContainers(ctx, pod, names, grace)
-
-	a.mu.Lock()
-	insts := rec.instances()
-	sb := rec.Sandbox
-	a.mu.Unlock()
-	for _, in := range insts {
-		if err := a.rt.RemoveContainer(ctx, in.ID); err != nil {
-			a.log.Warn("remove container", "pod", podFullName(pod), "id", in.ID, "err", err)
-		}
-	}
-	if sb == nil {
-		sb = &runtime.Sandbox{PodUID: string(pod.UID), CgroupParent: a.podCgroupParent(pod)}
-	}
-	if err := a.rt.RemoveSandbox(ctx, *sb); err != nil {
-		a.log.Warn("remove sandbox", "pod", podFullName(pod), "err", err)
-	}
-	if err := a.removeVolumes(pod); err != nil {
-		a.log.Warn("remove volumes", "pod", podFullName(pod), "err", err)
-	}
-	a.removePodLogs(pod)
-	a.forget(w.uid)
-	// RemoveSandbox removed the pod's cgroup in every hierarchy; the QoS
-	// cgroups now leave the pod out.
-	a.updateQoSCgroups()
-	a.log.Info("pod removed", "pod", podFullName(pod))
-}
-
-// createSandbox creates the pod's namespaces, cgroup parent and volumes.
-func (w *podWorker) createSandbox(ctx context.Context, pod *v1.Pod) error {
-	a := w.a
-	if err := a.setupVolumes(pod); err != nil {
-		return err
-	}
-	parent, err := a.ensurePodCgroup(pod)
-	if err != nil {
-		return err
-	}
-	sb, err := a.rt.CreateSandbox(ctx, runtime.SandboxConfig{
-		PodUID:       string(pod.UID),
-		Namespace:    pod.Namespace,
-		Name:         pod.Name,
-		HostNetwork:  pod.Spec.HostNetwork,
-		HostIPC:      pod.Spec.HostIPC,
-		CgroupParent: parent,
-	})
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if rec := a.pods[w.uid]; rec != nil {
-		rec.Sandbox = &sb
-		if rec.StartTime.IsZero() {
-			rec.StartTime = a.clock.Now()
-		}
-	}
-	return nil
 }
 
 // resetTimer re-arms timer to fire after d (at once if d <= 0), draining

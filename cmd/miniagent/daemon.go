@@ -115,7 +115,15 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	}
 	srv := api.NewServer(a, log)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, f.socket) }()
+	go func() {
+		// The API answers only once the checkpointed pods are restored.
+		select {
+		case <-a.Ready():
+			errc <- srv.Serve(ctx, f.socket)
+		case <-ctx.Done():
+			errc <- nil
+		}
+	}()
 	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_process", strings.Join(shim, " "))
 	runErr := a.Run(ctx, srcs...)
 	stop()
