@@ -2,11 +2,14 @@ package agent
 
 import (
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/miniagent/miniagent/runtime"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -169,5 +172,112 @@ func TestTerminalPodStartsNothing(t *testing.T) {
 	r.Terminal = v1.PodFailed
 	if a := computePodActions(r, t0.Add(time.Hour)); len(a.Start) != 0 || a.CreateSandbox {
 		t.Fatalf("terminal pod got actions %+v", a)
+	}
+}
+
+// TestComputePodActionsEnds covers the cases decided outside the start
+// logic: deletion, rejection, finished pods, deadlines, never-started and
+// exited instances.
+func TestComputePodActionsEnds(t *testing.T) {
+	now := t0.Add(time.Minute)
+	pod := func() *v1.Pod { return testPod(v1.RestartPolicyAlways, nil, "a", "b") }
+	withSandbox := func(r *podRecord) *podRecord { r.Sandbox = &runtime.Sandbox{PodUID: "u1"}; return r }
+	deadline := int64(30)
+	cases := []struct {
+		name    string
+		rec     func() *podRecord
+		kill    []string
+		remove  []string
+		start   []string
+		release bool
+		finish  bool
+		term    v1.PodPhase
+		reason  string
+	}{
+		{name: "deleting pod stops what runs and removes what does not",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"a": {running: true}, "b": {exited: true, code: 1, finished: t0}}))
+				r.Deleting = true
+				return r
+			}, kill: []string{"a"}, remove: []string{"b-id"}},
+		{name: "deleting pod with nothing left finishes",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"a": {exited: true}, "b": {exited: true}}))
+				for _, c := range r.Containers {
+					c.Current.Removed = true
+				}
+				r.Deleting = true
+				return r
+			}, finish: true},
+		{name: "deleting pod retries a stale container first",
+			rec: func() *podRecord {
+				r := record(pod(), nil)
+				r.Deleting, r.Stale = true, []string{"half-made"}
+				return r
+			}, remove: []string{"half-made"}},
+		{name: "rejected pod does nothing",
+			rec: func() *podRecord { r := record(pod(), nil); r.Rejected = true; return r }},
+		{name: "evicted pod stops its containers",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"a": {running: true}, "b": {running: true}}))
+				r.Terminal = v1.PodFailed
+				return r
+			}, kill: []string{"a", "b"}},
+		{name: "finished pod with everything removed releases once",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"a": {exited: true}}))
+				r.Containers["a"].Current.Removed = true
+				r.Terminal = v1.PodSucceeded
+				return r
+			}, release: true},
+		{name: "released pod does nothing more",
+			rec: func() *podRecord {
+				r := record(pod(), map[string]st{"a": {exited: true}})
+				r.Containers["a"].Current.Removed = true
+				r.Terminal, r.Released = v1.PodSucceeded, true
+				return r
+			}},
+		{name: "exited instance is removed while its restart is decided",
+			rec: func() *podRecord {
+				return withSandbox(record(pod(), map[string]st{"a": {exited: true, code: 1, finished: t0}, "b": {running: true}}))
+			}, remove: []string{"a-id"}, start: []string{"a"}},
+		{name: "never-started instance is made again, not waited for",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"b": {running: true}}))
+				r.container("a", false).Current = &instance{ID: "a-created", CreatedAt: t0}
+				return r
+			}, start: []string{"a"}},
+		{name: "deadline passed fails the pod and stops it",
+			rec: func() *podRecord {
+				r := withSandbox(record(pod(), map[string]st{"a": {running: true}, "b": {running: true}}))
+				r.Pod.Spec.ActiveDeadlineSeconds = &deadline
+				r.StartTime = now.Add(-31 * time.Second)
+				return r
+			}, kill: []string{"a", "b"}, term: v1.PodFailed, reason: ReasonDeadlineExceeded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := computePodActions(tc.rec(), now)
+			sort.Strings(a.Kill)
+			if !reflect.DeepEqual(a.Kill, tc.kill) || !reflect.DeepEqual(a.Remove, tc.remove) || !reflect.DeepEqual(a.Start, tc.start) {
+				t.Errorf("kill %v remove %v start %v, want %v %v %v", a.Kill, a.Remove, a.Start, tc.kill, tc.remove, tc.start)
+			}
+			if a.Release != tc.release || a.Finish != tc.finish {
+				t.Errorf("release %v finish %v, want %v %v", a.Release, a.Finish, tc.release, tc.finish)
+			}
+			if a.Terminal != tc.term || a.TerminalReason != tc.reason {
+				t.Errorf("terminal %q %q, want %q %q", a.Terminal, a.TerminalReason, tc.term, tc.reason)
+			}
+			if len(a.Start) > 0 && a.CreateSandbox {
+				t.Error("a pod with a sandbox must not create another")
+			}
+		})
+	}
+	// Before the deadline, the worker wakes at it.
+	r := record(pod(), map[string]st{"a": {running: true}, "b": {running: true}})
+	r.Pod.Spec.ActiveDeadlineSeconds = &deadline
+	r.StartTime = now.Add(-10 * time.Second)
+	if a := computePodActions(r, now); a.Terminal != "" || !a.WakeAt.Equal(now.Add(20*time.Second)) {
+		t.Fatalf("before the deadline: %+v", a)
 	}
 }
