@@ -45,12 +45,14 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		return classify(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
-	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)}); err != nil {
-		return classify(fmt.Errorf("start container %q: record start time: %w", id, err))
-	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		// The start time is recorded off the caller's path: a container
+		// whose task exists reads as started without it.
+		lctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
+		_, _ = c.SetLabels(r.ns(lctx), map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
+		cancel()
 		select {
 		case st := <-exitCh:
 			if st.Error() != nil {
