@@ -7,6 +7,10 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/miniagent/miniagent/runtime"
+	"github.com/miniagent/miniagent/runtime/fake"
 )
 
 func TestRejectedPodIsShownButNeverRun(t *testing.T) {
@@ -92,5 +96,27 @@ func TestRemovingTaintCancelsPendingEviction(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no cancel event in %+v", evs)
+	}
+}
+
+func TestMaxPodsBoundsAdmission(t *testing.T) {
+	h := &harness{t: t, clock: clocktesting.NewFakeClock(t0), root: t.TempDir()}
+	h.rt = fake.New(h.clock)
+	h.rt.AddImage(runtime.ImageInfo{Ref: "docker.io/library/busybox:latest", ID: "docker.io/library/busybox@sha256:abc"})
+	h.maxPods = 2
+	h.start()
+	t.Cleanup(h.stop)
+	node, _ := h.a.Node(context.Background())
+	if got := node.Status.Capacity.Pods().Value(); got != 2 {
+		t.Fatalf("pods capacity = %d, want 2", got)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		h.apply(podYAML(name, "Always", nil, "app"))
+	}
+	if p := h.pod("c"); p.Status.Phase != v1.PodFailed || p.Status.Reason != "OutOfpods" {
+		t.Fatalf("third pod: phase %s reason %q", p.Status.Phase, p.Status.Reason)
+	}
+	if p := h.pod("b"); p.Status.Phase == v1.PodFailed {
+		t.Fatalf("second pod rejected: %s", p.Status.Message)
 	}
 }

@@ -18,13 +18,14 @@ import (
 
 // harness runs an Agent over the fake runtime and a fake clock.
 type harness struct {
-	t      *testing.T
-	clock  *clocktesting.FakeClock
-	rt     *fake.Runtime
-	a      *Agent
-	cancel context.CancelFunc
-	done   chan struct{}
-	root   string
+	t       *testing.T
+	clock   *clocktesting.FakeClock
+	rt      *fake.Runtime
+	a       *Agent
+	cancel  context.CancelFunc
+	done    chan struct{}
+	root    string
+	maxPods int
 }
 
 func newHarness(t *testing.T) *harness {
@@ -41,7 +42,7 @@ func (h *harness) start() {
 	a, err := New(Options{
 		Runtime: h.rt, Clock: h.clock, Log: slog.New(slog.DiscardHandler),
 		RootDir: h.root, PodLogsDir: h.root + "/logs", CgroupRoot: "test",
-		Node: NodeConfig{Name: "node1"}, HealthPeriod: time.Hour,
+		Node: NodeConfig{Name: "node1", MaxPods: h.maxPods}, HealthPeriod: time.Hour,
 	})
 	if err != nil {
 		h.t.Fatal(err)

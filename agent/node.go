@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	goruntime "runtime"
@@ -24,7 +25,12 @@ type NodeConfig struct {
 	Name   string
 	Labels map[string]string
 	Taints []v1.Taint
+	// MaxPods is the node's pod capacity (kubelet's --max-pods; 0 = DefaultMaxPods).
+	MaxPods int
 }
+
+// DefaultMaxPods is kubelet's default --max-pods.
+const DefaultMaxPods = 110
 
 // nodeInfo is what the agent knows about its machine.
 type nodeInfo struct {
@@ -50,6 +56,12 @@ func newNodeInfo(cfg NodeConfig, clk clock.PassiveClock) (*nodeInfo, error) {
 			return nil, err
 		}
 		cfg.Name = strings.ToLower(h)
+	}
+	switch {
+	case cfg.MaxPods < 0:
+		return nil, fmt.Errorf("--max-pods %d: must not be negative", cfg.MaxPods)
+	case cfg.MaxPods == 0:
+		cfg.MaxPods = DefaultMaxPods
 	}
 	n := &nodeInfo{cfg: cfg, created: clk.Now(), cpus: goruntime.NumCPU(), hostIP: primaryIP()}
 	if fs, err := procfs.NewDefaultFS(); err == nil {
@@ -122,7 +134,7 @@ func (a *Agent) buildNodeLocked() *v1.Node {
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(n.cpus), resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),
-		v1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+		v1.ResourcePods:   *resource.NewQuantity(int64(n.cfg.MaxPods), resource.DecimalSI),
 	}
 	var st unix.Statfs_t
 	if unix.Statfs(a.opts.RootDir, &st) == nil {

@@ -31,6 +31,7 @@ type daemonFlags struct {
 	evictionHard, evictionSoft, softGrace    string
 	minReclaim                               string
 	evictionPeriod, pressurePeriod           time.Duration
+	maxPods                                  int
 }
 
 func runDaemon(args []string) int {
@@ -46,6 +47,7 @@ func runDaemon(args []string) int {
 	fs.StringVar(&f.nodeName, "node-name", "", "node name (default: the hostname)")
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "labels to add to the node, k=v,...")
 	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
+	fs.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "number of pods that can run on this node")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
 	fs.StringVar(&f.systemReserved, "system-reserved", "", "resources reserved for the system, e.g. memory=1Gi,cpu=500m")
@@ -103,7 +105,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	defer rt.Close()
 	a, err := agent.New(agent.Options{
 		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
-		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints},
+		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
 		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction,
 	})
 	if err != nil {
