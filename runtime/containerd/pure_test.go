@@ -191,3 +191,19 @@ func TestTranslateRefName(t *testing.T) {
 		}
 	}
 }
+
+func TestStartFailureClassification(t *testing.T) {
+	for _, tc := range []struct {
+		err         string
+		unavailable bool
+	}{
+		{`failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown`, false},
+		{"ttrpc: closed: unknown", true},
+		{"failed to start shim: context deadline exceeded", true},
+	} {
+		got := errors.Is(startFailure(errors.New(tc.err)), runtime.ErrUnavailable)
+		if got != tc.unavailable {
+			t.Errorf("%q: unavailable = %v, want %v", tc.err, got, tc.unavailable)
+		}
+	}
+}

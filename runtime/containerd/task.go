@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+
+	"github.com/miniagent/miniagent/runtime"
 )
 
 // StartContainer creates the task with its log IO, subscribes to its exit,
@@ -31,18 +34,18 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	}
 	task, err := c.NewTask(ctx, r.logIO(labels[LabelLogPath]))
 	if err != nil {
-		return classify(fmt.Errorf("start container %q: create task: %w", id, err))
+		return startFailure(fmt.Errorf("start container %q: create task: %w", id, err))
 	}
 	// Wait before Start so the exit cannot be missed; the wait lives as long
 	// as the runtime, not the request.
 	exitCh, err := task.Wait(r.bg)
 	if err != nil {
 		_, _ = task.Delete(ctx, client.WithProcessKill)
-		return classify(fmt.Errorf("start container %q: wait task: %w", id, err))
+		return startFailure(fmt.Errorf("start container %q: wait task: %w", id, err))
 	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, client.WithProcessKill)
-		return classify(fmt.Errorf("start container %q: %w", id, err))
+		return startFailure(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
 	r.wg.Add(1)
@@ -63,6 +66,18 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		}
 	}()
 	return nil
+}
+
+// startFailure classifies a failed task create or start: the OCI runtime
+// refusing the container (no such executable, a bad mount or user) is the
+// container's failure; anything else (containerd or the shim going away
+// under the call) means the runtime is unavailable, and the agent retries.
+func startFailure(err error) error {
+	err = classify(err)
+	if errors.Is(err, runtime.ErrUnavailable) || errors.Is(err, runtime.ErrNotFound) || strings.Contains(err.Error(), "OCI runtime") {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, runtime.ErrUnavailable)
 }
 
 // logIO is the task IO: the log process via containerd's binary log driver,
