@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"maps"
 	"reflect"
 	"slices"
@@ -9,8 +10,10 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The fuzz targets of the CLI's parsers take their arguments as one string,
@@ -168,4 +171,64 @@ func FuzzLabelSelector(f *testing.F) {
 			}
 		}
 	})
+}
+
+// jsonpathPod is a pod with most of what a template may walk: maps, lists,
+// nested lists, quantities, int-or-strings, timestamps and null fields.
+func jsonpathPod() *v1.Pod {
+	p := statusPod("web")
+	p.Kind, p.APIVersion = "Pod", "v1"
+	p.Labels = map[string]string{"app": "web", "k8s.io/tier": "front"}
+	p.Annotations = map[string]string{"a.b/c": "d", "empty": ""}
+	p.Spec.NodeName = "node1"
+	p.Spec.Containers[0].Ports = []v1.ContainerPort{{Name: "http", ContainerPort: 80, Protocol: v1.ProtocolTCP}, {ContainerPort: 53, Protocol: v1.ProtocolUDP}}
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "httpd -f"}
+	p.Spec.Containers[0].Resources.Limits = v1.ResourceList{v1.ResourceMemory: resource.MustParse("64Mi"), v1.ResourceCPU: resource.MustParse("500m")}
+	p.Spec.Containers[0].ReadinessProbe = &v1.Probe{ProbeHandler: v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
+	p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: "side", Image: "busybox", Args: []string{}})
+	p.Status.Conditions = []v1.PodCondition{{Type: v1.PodReady, Status: v1.ConditionTrue}, {Type: v1.PodScheduled, Status: v1.ConditionTrue}}
+	p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, cs("side", terminated(137, "OOMKilled"), false, 3))
+	return p
+}
+
+// FuzzJSONPathPrinter: `get -o jsonpath=TEMPLATE` with an arbitrary template
+// over a fixed pod and over a List of pods must not panic; errors are fine.
+func FuzzJSONPathPrinter(f *testing.F) {
+	for _, s := range []string{
+		"{.metadata.name}", "{.status.containerStatuses[*].state}", `{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}`,
+		"{.spec.missing}", "{.metadata.labels}", "{.metadata.annotations.a\\.b/c}", "{.metadata.labels['k8s.io/tier']}",
+		`{.spec.containers[?(@.name=="side")].image}`, "{.spec.containers[0].ports[?(@.containerPort>60)].name}",
+		"{..name}", "{.status.containerStatuses[-1:].restartCount}", "{.spec.containers[::2].name}", "{.items[1:0]}", "{$}", "{@}",
+		"{.spec.containers[*].resources.limits.memory}", "{range .spec.containers[*]}{range .ports[*]}{.name}{end}{end}",
+		// Made client-go's jsonpath panic (reflect.Value.Type on a zero
+		// Value in evalArray); found by this target.
+		"{range .x}{[0]}{end}", "{range.00}{[]}",
+		"plain text", "{", "}", "{{}}", "{.a[}", "{end}", "{range .x}", `{"\u00e9"}`, "{.spec.containers[0.5]}", "{.items[0][0]}",
+	} {
+		f.Add(s)
+	}
+	pod := jsonpathPod()
+	other := jsonpathPod()
+	other.Name, other.Labels, other.Spec.Containers = "other", nil, nil
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		p, err := newPrinter("jsonpath=" + tmpl)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		p.printObject(&buf, pod.DeepCopy(), "pod", []string{pod.Name})
+		buf.Reset()
+		p.printObject(&buf, list([]any{pod.DeepCopy(), other.DeepCopy()}), "pod", []string{pod.Name, other.Name})
+	})
+}
+
+// A template that makes client-go's jsonpath panic is an error of the
+// command, as for any template that fails to execute.
+func TestJSONPathPanicIsError(t *testing.T) {
+	e := newEnv(t)
+	e.b.SetPod(statusPod("web"))
+	out, errs, rc := e.cli("", "get", "pods", "web", "-o", "jsonpath={range .x}{[0]}{end}")
+	if rc != 1 || out != "" || !strings.HasPrefix(errs, `error: error executing jsonpath "{range .x}{[0]}{end}": `) {
+		t.Errorf("got (%q, %q, %d), want an execution error", out, errs, rc)
+	}
 }
