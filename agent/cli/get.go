@@ -82,13 +82,25 @@ func (p *printer) printObject(w io.Writer, obj any, kind string, names []string)
 			return err
 		}
 		var buf bytes.Buffer
-		if err := p.jp.Execute(&buf, generic); err != nil {
+		if err := executeJSONPath(p.jp, &buf, generic); err != nil {
 			return fmt.Errorf("error executing jsonpath %q: %v", p.tmpl, err)
 		}
 		_, err = w.Write(buf.Bytes())
 		return err
 	}
 	return fmt.Errorf("unknown output format %q", p.format)
+}
+
+// executeJSONPath runs jp over data. client-go's jsonpath panics on some
+// templates (an index into a missing value inside a range, e.g.
+// `{range .x}{[0]}{end}`); such a panic comes back as an error.
+func executeJSONPath(jp *jsonpath.JSONPath, w io.Writer, data any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return jp.Execute(w, data)
 }
 
 // list wraps items in the v1 List kubectl prints for several objects.

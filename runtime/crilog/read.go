@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 )
@@ -193,12 +194,18 @@ func ReadLog(ctx context.Context, path string, opts ReadOptions, w io.Writer) er
 	if opts.TailLines >= 0 {
 		var lines [][]byte
 		keep := int(opts.TailLines)
+		// Drop lines that cannot be in the tail now and then; for a huge
+		// keep, 2*keep+64 would overflow (and such a tail is never trimmed).
+		trimAt := math.MaxInt
+		if keep <= (math.MaxInt-64)/2 {
+			trimAt = 2*keep + 64
+		}
 		tailEmit := func(b []byte) {
 			if keep == 0 {
 				return
 			}
 			lines = append(lines, append([]byte(nil), b...))
-			if len(lines) > 2*keep+64 {
+			if len(lines) > trimAt {
 				lines = append(lines[:0], lines[len(lines)-keep:]...)
 			}
 		}
