@@ -121,15 +121,28 @@ spec:
 	}
 	tmpfs := filepath.Join(y.rootDir, "pods", string(hogPod.UID), "volumes", "kubernetes.io~empty-dir", "cache")
 
-	// survivors fails the test when the Guaranteed or Burstable pod is gone.
+	// survivors fails the test when the Guaranteed or Burstable pod has
+	// ended (evicted, or anything else terminal). Another phase is only
+	// noted: a runtime the agent briefly cannot reach shows as Unknown, and
+	// that is not what this test is about; the end of the window checks
+	// Running.
+	noted := map[string]bool{}
 	survivors := func(when string) {
 		t.Helper()
 		for _, name := range []string{guaranteed, burstable} {
-			if p := get(name); p.Status.Phase != v1.PodRunning {
+			p := get(name)
+			switch p.Status.Phase {
+			case v1.PodRunning:
+			case v1.PodFailed, v1.PodSucceeded:
 				t.Fatalf("%s is %s (%s: %s) %s, %v after the hog's eviction; allocatableMemory.available %s (threshold %s); "+
 					"the hog's memory emptyDir %s still mounted: %v\n%s",
 					name, p.Status.Phase, p.Status.Reason, p.Status.Message, when, time.Since(evictedAt).Round(time.Second),
 					mib(available()), mib(threshold), tmpfs, mounted(t, tmpfs), y.logTail(30))
+			default:
+				if !noted[name+string(p.Status.Phase)] {
+					noted[name+string(p.Status.Phase)] = true
+					t.Logf("%s is %s %v after the hog's eviction", name, p.Status.Phase, time.Since(evictedAt).Round(time.Second))
+				}
 			}
 		}
 	}
@@ -157,6 +170,11 @@ spec:
 			t.Fatalf("allocatableMemory.available fell to %s during the window", mib(a))
 		}
 		time.Sleep(time.Second)
+	}
+	for _, name := range []string{guaranteed, burstable} {
+		if p := get(name); p.Status.Phase != v1.PodRunning {
+			t.Errorf("%s is %s (%s) at the end of the window, want Running", name, p.Status.Phase, p.Status.Reason)
+		}
 	}
 	out, _, _ := y.cli(context.Background(), "get", "node", "miniagent-e2e-qos-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
 	if strings.TrimSpace(out) != "False" {
