@@ -46,7 +46,15 @@ type ManagerConfig struct {
 	// it returns false when the pod could not be evicted, and the next pod
 	// in rank is tried.
 	Evict func(podUID, message string) bool
-	Log   *slog.Logger
+	// PodCleanedUp reports whether an evicted pod has given its resources
+	// back: all its containers stopped and removed, its volumes (memory-
+	// backed emptyDirs included) unmounted and its pod cgroup removed. It
+	// should also be true for a pod the agent no longer knows. After an
+	// eviction Run polls it every second for up to 30 s (kubelet's
+	// podCleanupPollFreq and podCleanupTimeout) before it observes again;
+	// nil means the agent cannot tell, and Run waits the full 30 s.
+	PodCleanedUp func(podUID string) bool
+	Log          *slog.Logger
 }
 
 // Manager is the memory eviction manager.
@@ -58,6 +66,7 @@ type Manager struct {
 	met             []Threshold                   // met in the last step (for minimum reclaim)
 	lastPressureAt  time.Time
 	lastObs         Observation
+	reclaiming      string // UID of the evicted pod Run waits for, "" when none
 }
 
 // NewManager returns a manager; zero periods take kubelet's defaults and a
@@ -78,18 +87,25 @@ func NewManager(cfg ManagerConfig) *Manager {
 	return &Manager{cfg: cfg, firstObservedAt: map[Signal]map[bool]time.Time{}}
 }
 
-// Run calls Synchronize every monitoring period until ctx ends.
+// Run calls Synchronize every monitoring period until ctx ends. After a
+// step that evicted a pod it waits for that pod's clean-up (see
+// ManagerConfig.PodCleanedUp) and then steps again at once, as kubelet's
+// eviction manager does, so the next pod is evicted only if the signal,
+// observed after the first pod's memory came back, still meets a
+// threshold.
 func (m *Manager) Run(ctx context.Context) error {
-	t := m.cfg.Clock.NewTicker(m.cfg.MonitoringPeriod)
-	defer t.Stop()
 	for {
-		if _, err := m.Synchronize(); err != nil {
+		evicted, err := m.synchronize()
+		if err != nil {
 			m.cfg.Log.Warn("eviction manager: observe", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C():
+		if evicted != nil {
+			err = m.waitForCleanup(ctx, evicted)
+		} else {
+			err = m.sleep(ctx, m.cfg.MonitoringPeriod)
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -97,18 +113,32 @@ func (m *Manager) Run(ctx context.Context) error {
 // Synchronize is one observe-decide-act step: it observes the signals,
 // updates the pressure state and, when a threshold has been met for its
 // grace period, evicts the first evictable pod in rank. It returns the UID
-// of the evicted pod ("" when none).
+// of the evicted pod ("" when none). It does not wait for the pod's
+// clean-up; Run does.
 func (m *Manager) Synchronize() (string, error) {
+	p, err := m.synchronize()
+	if p == nil {
+		return "", err
+	}
+	return string(p.UID), err
+}
+
+// synchronize is Synchronize returning the evicted pod (nil when none).
+func (m *Manager) synchronize() (*v1.Pod, error) {
 	if m.cfg.Observe == nil {
-		return "", errors.New("eviction manager without an observer")
+		return nil, errors.New("eviction manager without an observer")
 	}
 	obs, err := m.cfg.Observe()
 	if err != nil {
-		return "", err
+		m.mu.Lock()
+		m.reclaiming = ""
+		m.mu.Unlock()
+		return nil, err
 	}
 	now := m.cfg.Clock.Now()
 
 	m.mu.Lock()
+	m.reclaiming = "" // this observation replaces the wait in MemoryPressure
 	met := ThresholdsMet(m.cfg.Thresholds, obs, false)
 	met = merge(met, ThresholdsMet(m.met, obs, true))
 	m.met = met
@@ -137,7 +167,7 @@ func (m *Manager) Synchronize() (string, error) {
 	m.mu.Unlock()
 
 	if len(due) == 0 || m.cfg.ListPods == nil || m.cfg.Evict == nil {
-		return "", nil
+		return nil, nil
 	}
 	t := due[0]
 	o := obs.Signals[t.Signal]
@@ -148,10 +178,10 @@ func (m *Manager) Synchronize() (string, error) {
 		msg := Message(&t, &o, p)
 		if m.cfg.Evict(string(p.Pod.UID), msg) {
 			m.cfg.Log.Info("evicted pod", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "signal", t.Signal, "message", msg)
-			return string(p.Pod.UID), nil
+			return p.Pod, nil
 		}
 	}
-	return "", nil
+	return nil, nil
 }
 
 // merge adds the thresholds of extra not already in base.
@@ -172,10 +202,17 @@ func merge(base, extra []Threshold) []Threshold {
 }
 
 // MemoryPressure reports whether a threshold was met within the pressure
-// transition period.
+// transition period, or Run is waiting for an evicted pod's clean-up (the
+// reclaim the threshold asked for is not done yet, whatever the length of
+// the transition period). After the wait the next observation decides
+// again, the transition period still counting from the last observation
+// that met a threshold, as kubelet's.
 func (m *Manager) MemoryPressure() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.reclaiming != "" {
+		return true
+	}
 	return !m.lastPressureAt.IsZero() && m.cfg.Clock.Since(m.lastPressureAt) < m.cfg.PressureTransitionPeriod
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -14,21 +15,28 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
-// fakeNode is a scripted node: its available memory and pods change as the
-// test says, and evictions are recorded.
+// fakeNode is a scripted node: its available memory, its pods and which
+// evicted pods are cleaned up change as the test says; observations,
+// evictions and clean-up polls are recorded with the fake clock's time.
 type fakeNode struct {
 	mu         sync.Mutex
+	clk        *clocktesting.FakeClock
 	available  int64
 	pods       []PodStats
 	refuse     map[string]bool
+	cleaned    map[string]bool
 	evicted    []string
+	evictedAt  []time.Time
 	messages   []string
+	observedAt []time.Time
+	polls      int
 	observeErr error
 }
 
 func (n *fakeNode) observe() (Observation, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.observedAt = append(n.observedAt, n.clk.Now())
 	if n.observeErr != nil {
 		return Observation{}, n.observeErr
 	}
@@ -48,6 +56,7 @@ func (n *fakeNode) evict(uid, msg string) bool {
 		return false
 	}
 	n.evicted = append(n.evicted, uid)
+	n.evictedAt = append(n.evictedAt, n.clk.Now())
 	n.messages = append(n.messages, msg)
 	var keep []PodStats
 	for _, p := range n.pods {
@@ -59,9 +68,25 @@ func (n *fakeNode) evict(uid, msg string) bool {
 	return true
 }
 
+func (n *fakeNode) cleanedUp(uid string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.polls++
+	return n.cleaned[uid]
+}
+
 func (n *fakeNode) set(avail int64) {
 	n.mu.Lock()
 	n.available = avail
+	n.mu.Unlock()
+}
+
+func (n *fakeNode) clean(uid string) {
+	n.mu.Lock()
+	if n.cleaned == nil {
+		n.cleaned = map[string]bool{}
+	}
+	n.cleaned[uid] = true
 	n.mu.Unlock()
 }
 
@@ -72,8 +97,9 @@ func newTestManager(t *testing.T, cfg Config, n *fakeNode) (*Manager, *clocktest
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	n.clk = clk
 	m := NewManager(ManagerConfig{Thresholds: th, Clock: clk, Observe: n.observe, ListPods: n.list, Evict: n.evict,
-		MonitoringPeriod: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		PodCleanedUp: n.cleanedUp, MonitoringPeriod: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return m, clk
 }
 
@@ -211,39 +237,21 @@ func TestObserveError(t *testing.T) {
 	}
 }
 
-func TestRunTicks(t *testing.T) {
-	n := &fakeNode{available: 10 * mi, pods: []PodStats{pod("a", "", 0, mi), pod("b", "", 0, 2*mi)}}
+func TestRunStepsEveryMonitoringPeriod(t *testing.T) {
+	n := &fakeNode{available: 800 * mi, pods: []PodStats{pod("a", "", 0, mi)}}
 	m, clk := newTestManager(t, Config{Hard: DefaultHard}, n)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- m.Run(ctx) }()
-	waitFor := func(count int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n.mu.Lock()
-			got := len(n.evicted)
-			n.mu.Unlock()
-			if got >= count {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d evictions, want %d", got, count)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+	h := startRun(t, m, clk)
+	for i := 0; i < 3; i++ {
+		clk.Step(time.Second)
+		h.idle()
 	}
-	waitFor(1) // the first step runs at once
-	for !clk.HasWaiters() {
-		time.Sleep(time.Millisecond)
+	if got := offsets(h.start, n.observedAt); !reflect.DeepEqual(got, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}) {
+		t.Errorf("observed at %v", got)
 	}
-	clk.Step(time.Second)
-	waitFor(2)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := h.stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
-	if n.evicted[0] != "uid-b" || n.evicted[1] != "uid-a" {
-		t.Errorf("order = %v", n.evicted)
+	if len(n.evicted) != 0 {
+		t.Errorf("evicted %v with plenty of memory", n.evicted)
 	}
 }
