@@ -70,6 +70,7 @@ func (a *Agent) startEviction(ctx context.Context) {
 	cfg.Observe = eviction.NewHostObserver(a.opts.Cgroups, a.opts.Allocatable)
 	cfg.ListPods = a.evictionStats
 	cfg.Evict = a.evictForPressure
+	cfg.PodCleanedUp = a.podCleanedUp
 	m := eviction.NewManager(cfg)
 	a.mu.Lock()
 	a.evictor = m
