@@ -278,11 +278,17 @@ func TestRuntimeDownMeansUnknown(t *testing.T) {
 	h.apply(podYAML("u", "Always", nil, "app"))
 	h.waitRunning("u", "app")
 	h.rt.SetUnavailable(true)
-	h.clock.Step(time.Hour) // health tick
-	h.eventually("Unknown phase", func() bool { return h.pod("u").Status.Phase == v1.PodUnknown })
+	h.eventually("Unknown phase", func() bool {
+		h.clock.Step(time.Hour) // health ticks: three failures in a row
+		time.Sleep(time.Millisecond)
+		return h.pod("u").Status.Phase == v1.PodUnknown
+	})
 	h.rt.SetUnavailable(false)
-	h.clock.Step(time.Hour)
-	h.eventually("Running again", func() bool { return h.pod("u").Status.Phase == v1.PodRunning })
+	h.eventually("Running again", func() bool {
+		h.clock.Step(time.Hour)
+		time.Sleep(time.Millisecond)
+		return h.pod("u").Status.Phase == v1.PodRunning
+	})
 }
 
 func TestImagePullFailureBacksOff(t *testing.T) {

@@ -50,6 +50,10 @@ func (a *Agent) workerOfContainer(uid types.UID, id string) *podWorker {
 // isRuntimeUp tells whether the runtime answered at the last health check.
 func (a *Agent) isRuntimeUp() bool { return a.runtimeUp.Load() }
 
+// healthFailures is how many health checks in a row must fail before the
+// runtime counts as away.
+const healthFailures = 3
+
 // watchRuntimeHealth notices the runtime going away and coming back: while
 // it is away pods show phase Unknown; when it is back, every worker
 // re-reads its instances from the runtime, and containers of pods nobody
@@ -57,6 +61,7 @@ func (a *Agent) isRuntimeUp() bool { return a.runtimeUp.Load() }
 func (a *Agent) watchRuntimeHealth(ctx context.Context) {
 	t := a.clock.NewTicker(a.opts.HealthPeriod)
 	defer t.Stop()
+	var failed, prevFailed int
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,6 +71,14 @@ func (a *Agent) watchRuntimeHealth(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		up := a.rt.Healthy(hctx) == nil
 		cancel()
+		// One slow answer on a busy host is not the runtime being away.
+		if failed = 0; !up {
+			failed = prevFailed + 1
+		}
+		prevFailed = failed
+		if !up && failed < healthFailures {
+			continue
+		}
 		if a.runtimeUp.Swap(up) == up {
 			continue
 		}
