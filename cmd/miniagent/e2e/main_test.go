@@ -18,15 +18,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
+// What one run owns on the host. Runs with different namespaces (and so,
+// by default, different cgroup roots and lock files) can run at once.
+var (
 	// testNamespace is the containerd namespace the e2e daemon uses; it is
-	// emptied before and after the run.
-	testNamespace = "miniagent-e2e"
-	// cgroupRoot is the daemon's --cgroup-root.
-	cgroupRoot = "miniagent-e2e"
-	// nodeName is the daemon's --node-name; static pods are named <name>-<nodeName>.
-	nodeName = "miniagent-e2e-node"
+	// emptied before and after the run (MINIAGENT_E2E_NAMESPACE).
+	testNamespace = envOr("MINIAGENT_E2E_NAMESPACE", "miniagent-e2e")
+	// cgroupRoot is the daemon's --cgroup-root, removed after the run
+	// (MINIAGENT_E2E_CGROUP_ROOT, default the namespace).
+	cgroupRoot = envOr("MINIAGENT_E2E_CGROUP_ROOT", testNamespace)
+	// nodeName is the daemon's --node-name; static pods are named
+	// <name>-<nodeName> (MINIAGENT_E2E_NODE_NAME, default <namespace>-node).
+	nodeName = envOr("MINIAGENT_E2E_NODE_NAME", testNamespace+"-node")
+	// runLock is the file whose flock serialises the e2e runs that use the
+	// same namespace: each run empties it, which would break the other run.
+	runLock = "/run/" + testNamespace + ".lock"
 )
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// checkRunNames rejects names that would escape /run or the cgroup root.
+func checkRunNames() error {
+	for _, v := range []struct{ env, val string }{
+		{"MINIAGENT_E2E_NAMESPACE", testNamespace},
+		{"MINIAGENT_E2E_CGROUP_ROOT", cgroupRoot},
+	} {
+		if v.val == "." || v.val == ".." || strings.ContainsAny(v.val, "/ ") {
+			return fmt.Errorf("%s=%q: want one path component", v.env, v.val)
+		}
+	}
+	return nil
+}
 
 // harness is the one daemon all tests of a run share.
 type harness struct {
@@ -58,7 +85,11 @@ func TestMain(m *testing.M) {
 		// Every test calls e2e(t), which skips.
 		os.Exit(m.Run())
 	}
-	// Runs share the containerd namespace and the cgroup root: one at a time.
+	if err := checkRunNames(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	// Runs that share the containerd namespace: one at a time.
 	unlock, err := lockRun()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -85,15 +116,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runLock is the file whose flock serialises e2e runs on one host: each run
-// empties the shared containerd namespace, which would break a parallel run.
-const runLock = "/run/miniagent-e2e.lock"
-
 // lockWait bounds the wait for another run (go test's -timeout only starts
 // counting in m.Run).
 const lockWait = 15 * time.Minute
 
-// lockRun takes the host-wide e2e lock, waiting for another run to finish.
+// lockRun takes runLock, waiting for another run of the namespace to finish.
 func lockRun() (unlock func(), err error) {
 	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -194,7 +221,7 @@ func newHarness() (*harness, error) {
 		rootDir:       filepath.Join(dir, "root"),
 		logsDir:       filepath.Join(dir, "pods"),
 		manifestDir:   filepath.Join(dir, "manifests"),
-		daemonLog:     filepath.Join(os.TempDir(), "miniagent-e2e-daemon.log"),
+		daemonLog:     filepath.Join(os.TempDir(), testNamespace+"-daemon.log"),
 		containerdAdr: addr,
 	}
 	for _, d := range []string{x.rootDir, x.logsDir, x.manifestDir} {
