@@ -79,6 +79,7 @@ func TestContainerdRestart(t *testing.T) {
 	ns, ctdRoot := testNamespace+"-ctd", cgroupRoot+"-ctd"
 	agentDir := filepath.Join(x.dir, "ctd-agent")
 	socket := filepath.Join(base, "agent.sock")
+	watchOwnDaemon(t, socket)
 	cli := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -102,6 +102,8 @@ func TestMain(m *testing.M) {
 	}
 	if setupErr != nil {
 		fmt.Fprintf(os.Stderr, "e2e set-up failed: %v\n", setupErr)
+	} else {
+		startChecks(h)
 	}
 	code := m.Run()
 	if h != nil {
@@ -111,6 +113,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "e2e: FAIL: the daemon exited unexpectedly %d time(s):\n  %s\n", len(h.crashes), strings.Join(h.crashes, "\n  "))
 			code = 1
 		}
+	}
+	if left := finishChecks(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: %d pod status(es) broke kubelet's rules outside the test that owns the pod:\n  %s\n", len(left), strings.Join(left, "\n  "))
+		code = 1
 	}
 	unlock()
 	os.Exit(code)
@@ -165,6 +171,7 @@ func e2e(t *testing.T) *harness {
 	if note := h.reviveDaemon(); note != "" {
 		t.Logf("e2e: %s", note)
 	}
+	watchTest(t)
 	return h
 }
 

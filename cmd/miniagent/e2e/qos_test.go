@@ -371,6 +371,7 @@ func startExtraDaemon(t *testing.T, x *harness, root string, extra ...string) *h
 	y := &harness{repo: x.repo, dir: dir, bin: x.bin, socket: filepath.Join(dir, "s.sock"),
 		rootDir: filepath.Join(dir, "root"), logsDir: filepath.Join(dir, "pods"),
 		daemonLog: filepath.Join(dir, "daemon.log"), containerdAdr: x.containerdAdr}
+	watchOwnDaemon(t, y.socket)
 	logf, err := os.Create(y.daemonLog)
 	if err != nil {
 		t.Fatal(err)
