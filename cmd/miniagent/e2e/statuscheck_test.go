@@ -223,6 +223,9 @@ func (c *checker) container(cs *v1.ContainerStatus) {
 	if w != nil && w.Reason == reasonInitializing && !hasInit {
 		bad("waiting %s in a pod without init containers (kubelet says %s)", reasonInitializing, reasonCreating)
 	}
+	if w != nil && (w.Reason == reasonCreating || w.Reason == reasonInitializing) && cs.ContainerID != "" {
+		bad("waiting %s with a containerID (kubelet shows a created, not started container as waiting without reason)", w.Reason)
+	}
 	if cs.RestartCount > 0 && last == nil {
 		bad("restartCount %d without lastState.terminated", cs.RestartCount)
 	}
