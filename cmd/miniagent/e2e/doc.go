@@ -6,6 +6,11 @@
 // logs, static pods, agent restarts, rejected manifests, and that a deleted
 // pod leaves nothing behind in containerd, the cgroup tree or the mount table.
 //
+// Throughout the run a checker follows the daemon's pod watch and checks
+// every status it shows, and every status a test fetches, against kubelet's
+// rules (statuscheck_test.go): a test fails with what its pods broke, the
+// run with what broke outside any test.
+//
 // The tests need root and a running containerd; they are skipped unless
 // MINIAGENT_E2E=1. MINIAGENT_CONTAINERD_ADDRESS selects the containerd socket
 // (default /run/containerd/containerd.sock). The daemon's log is kept at
