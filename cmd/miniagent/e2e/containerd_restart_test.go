@@ -75,9 +75,11 @@ func TestContainerdRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	startPrivateContainerd(t, p)
-	const ns = "miniagent-e2e-ctd"
+	// Namespace and cgroup root of this run's, so parallel runs do not meet.
+	ns, ctdRoot := testNamespace+"-ctd", cgroupRoot+"-ctd"
 	agentDir := filepath.Join(x.dir, "ctd-agent")
 	socket := filepath.Join(base, "agent.sock")
+	watchOwnDaemon(t, socket)
 	cli := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -93,7 +95,7 @@ func TestContainerdRestart(t *testing.T) {
 			<-daemonExited
 		}
 		p.kill()
-		_ = cgroups.RemovePath("/" + ns)
+		_ = cgroups.RemovePath("/" + ctdRoot)
 		_ = exec.Command("sh", "-c", "grep -o ' "+root+"[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l").Run()
 		_ = os.RemoveAll(root)
 		_ = os.RemoveAll(base)
@@ -110,7 +112,7 @@ func TestContainerdRestart(t *testing.T) {
 	defer logf.Close()
 	daemon = exec.Command(x.bin, "daemon", "--containerd-address", p.addr, "--containerd-namespace", ns,
 		"--root-dir", filepath.Join(agentDir, "root"), "--socket", socket, "--pod-logs-dir", filepath.Join(agentDir, "logs"),
-		"--cgroup-root", ns, "--node-name", nodeName)
+		"--cgroup-root", ctdRoot, "--node-name", nodeName)
 	daemon.Stdout, daemon.Stderr = logf, logf
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := daemon.Start(); err != nil {

@@ -6,10 +6,20 @@
 // logs, static pods, agent restarts, rejected manifests, and that a deleted
 // pod leaves nothing behind in containerd, the cgroup tree or the mount table.
 //
+// Throughout the run a checker follows the daemon's pod watch and checks
+// every status it shows, and every status a test fetches, against kubelet's
+// rules (statuscheck_test.go): a test fails with what its pods broke, the
+// run with what broke outside any test.
+//
 // The tests need root and a running containerd; they are skipped unless
 // MINIAGENT_E2E=1. MINIAGENT_CONTAINERD_ADDRESS selects the containerd socket
 // (default /run/containerd/containerd.sock). The daemon's log is kept at
-// $TMPDIR/miniagent-e2e-daemon.log after the run.
+// $TMPDIR/<namespace>-daemon.log after the run.
+//
+// A run holds the flock /run/<namespace>.lock. MINIAGENT_E2E_NAMESPACE
+// (default miniagent-e2e), MINIAGENT_E2E_CGROUP_ROOT (default the namespace)
+// and MINIAGENT_E2E_NODE_NAME (default <namespace>-node) let two runs share
+// a host: give each its own namespace.
 //
 //	sudo MINIAGENT_E2E=1 go test -count=1 -v ./cmd/miniagent/e2e/...
 package e2e

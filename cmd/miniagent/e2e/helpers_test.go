@@ -24,13 +24,16 @@ func run(t *testing.T, args ...string) string {
 }
 
 // apply writes manifest to a file and runs `miniagent apply -f` on it. The
-// pod is deleted when the test ends.
+// pod is deleted when the test ends; its statuses are checked until then.
 func apply(t *testing.T, manifest string) {
 	t.Helper()
 	x := e2e(t)
 	file := filepath.Join(t.TempDir(), "pod.yaml")
 	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range podNames(manifest) {
+		claimPod(t, name)
 	}
 	if _, _, err := x.cli(context.Background(), "apply", "-f", file); err != nil {
 		t.Fatal(err)
@@ -44,7 +47,13 @@ func apply(t *testing.T, manifest string) {
 // it exits non-zero. It returns stdout and stderr together.
 func applyExpectError(t *testing.T, file string) string {
 	t.Helper()
-	stdout, stderr, err := e2e(t).cli(context.Background(), "apply", "-f", file)
+	x := e2e(t)
+	if data, err := os.ReadFile(file); err == nil {
+		for _, name := range podNames(string(data)) {
+			claimPod(t, name) // a pod it creates anyway is checked too
+		}
+	}
+	stdout, stderr, err := x.cli(context.Background(), "apply", "-f", file)
 	if err == nil {
 		t.Fatalf("apply -f %s succeeded, want an error\nstdout: %s\nstderr: %s", file, stdout, stderr)
 	}
@@ -78,6 +87,9 @@ func tryGetPod(x *harness, name string) (*v1.Pod, string, error) {
 	pod := &v1.Pod{}
 	if err := json.Unmarshal([]byte(out), pod); err != nil {
 		return nil, out, fmt.Errorf("decode `get pods %s -o json`: %w\n%s", name, err, out)
+	}
+	if x == h && checks != nil {
+		checks.observeGet(pod)
 	}
 	return pod, out, nil
 }

@@ -14,18 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
-)
-
-const (
-	// testNamespace is the containerd namespace the e2e daemon uses; it is
-	// emptied before and after the run.
-	testNamespace = "miniagent-e2e"
-	// cgroupRoot is the daemon's --cgroup-root.
-	cgroupRoot = "miniagent-e2e"
-	// nodeName is the daemon's --node-name; static pods are named <name>-<nodeName>.
-	nodeName = "miniagent-e2e-node"
 )
 
 // harness is the one daemon all tests of a run share.
@@ -58,7 +46,11 @@ func TestMain(m *testing.M) {
 		// Every test calls e2e(t), which skips.
 		os.Exit(m.Run())
 	}
-	// Runs share the containerd namespace and the cgroup root: one at a time.
+	if err := checkRunNames(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	// Runs that share the containerd namespace: one at a time.
 	unlock, err := lockRun()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -71,6 +63,8 @@ func TestMain(m *testing.M) {
 	}
 	if setupErr != nil {
 		fmt.Fprintf(os.Stderr, "e2e set-up failed: %v\n", setupErr)
+	} else {
+		startChecks(h)
 	}
 	code := m.Run()
 	if h != nil {
@@ -81,48 +75,12 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	if left := finishChecks(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: %d pod status(es) broke kubelet's rules outside the test that owns the pod:\n  %s\n", len(left), strings.Join(left, "\n  "))
+		code = 1
+	}
 	unlock()
 	os.Exit(code)
-}
-
-// runLock is the file whose flock serialises e2e runs on one host: each run
-// empties the shared containerd namespace, which would break a parallel run.
-const runLock = "/run/miniagent-e2e.lock"
-
-// lockWait bounds the wait for another run (go test's -timeout only starts
-// counting in m.Run).
-const lockWait = 15 * time.Minute
-
-// lockRun takes the host-wide e2e lock, waiting for another run to finish.
-func lockRun() (unlock func(), err error) {
-	f, err := os.OpenFile(runLock, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", runLock, err)
-	}
-	start := time.Now()
-	for waited := false; ; waited = true {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			if waited {
-				fmt.Fprintf(os.Stderr, "e2e: got %s after %v\n", runLock, time.Since(start).Round(time.Second))
-			}
-			break
-		}
-		if err != unix.EWOULDBLOCK {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", runLock, err)
-		}
-		if !waited {
-			fmt.Fprintf(os.Stderr, "e2e: another end-to-end run holds %s; waiting for it to finish\n", runLock)
-		}
-		if time.Since(start) > lockWait {
-			f.Close()
-			return nil, fmt.Errorf("another end-to-end run held %s for more than %v", runLock, lockWait)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	var once sync.Once
-	return func() { once.Do(func() { f.Close() }) }, nil
 }
 
 // e2e returns the shared harness, or skips/fails the test when the e2e tests
@@ -138,6 +96,7 @@ func e2e(t *testing.T) *harness {
 	if note := h.reviveDaemon(); note != "" {
 		t.Logf("e2e: %s", note)
 	}
+	watchTest(t)
 	return h
 }
 
@@ -194,7 +153,7 @@ func newHarness() (*harness, error) {
 		rootDir:       filepath.Join(dir, "root"),
 		logsDir:       filepath.Join(dir, "pods"),
 		manifestDir:   filepath.Join(dir, "manifests"),
-		daemonLog:     filepath.Join(os.TempDir(), "miniagent-e2e-daemon.log"),
+		daemonLog:     filepath.Join(os.TempDir(), testNamespace+"-daemon.log"),
 		containerdAdr: addr,
 	}
 	for _, d := range []string{x.rootDir, x.logsDir, x.manifestDir} {

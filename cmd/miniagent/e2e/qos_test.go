@@ -286,10 +286,11 @@ func TestQoSOrderUnderSmallAllocatable(t *testing.T) {
 	needV1(t)
 	needsWiring(t, x)
 	reserved := memTotal(t) - 400<<20
-	y := startExtraDaemon(t, x, "miniagent-e2e-qos",
+	root := cgroupRoot + "-qos"
+	y := startExtraDaemon(t, x, root,
 		"--kube-reserved", fmt.Sprintf("memory=%d", reserved), "--enforce-node-allocatable", "pods",
 		"--eviction-hard", "allocatableMemory.available<150Mi", "--eviction-monitoring-period", "1s")
-	if got := cgroupValue(t, "memory", "/miniagent-e2e-qos", "memory.limit_in_bytes"); got != strconv.FormatInt(400<<20, 10) {
+	if got := cgroupValue(t, "memory", "/"+root, "memory.limit_in_bytes"); got != strconv.FormatInt(400<<20, 10) {
 		t.Fatalf("pods cgroup memory limit %s, want %d", got, 400<<20)
 	}
 	// hold keeps n MiB of anonymous memory: dd fills its buffer from
@@ -348,7 +349,7 @@ spec:
 	if p := get("e2e-order-guaranteed"); p.Status.Phase != v1.PodRunning {
 		t.Fatalf("the Guaranteed pod is %s (%s %s), want Running", p.Status.Phase, p.Status.Reason, p.Status.Message)
 	}
-	out, _, _ := y.cli(context.Background(), "get", "node", "miniagent-e2e-qos-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
+	out, _, _ := y.cli(context.Background(), "get", "node", root+"-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
 	if strings.TrimSpace(out) != "True" {
 		t.Errorf("node MemoryPressure = %q, want True right after evictions", out)
 	}
@@ -362,21 +363,22 @@ spec:
 }
 
 // startExtraDaemon starts a second daemon (own socket, root dir and cgroup
-// root, same containerd namespace) with extra flags; it is stopped and its
-// pods and cgroups removed when the test ends.
+// root, node name <root>-node, same containerd namespace) with extra flags;
+// it is stopped and its pods and cgroups removed when the test ends.
 func startExtraDaemon(t *testing.T, x *harness, root string, extra ...string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	y := &harness{repo: x.repo, dir: dir, bin: x.bin, socket: filepath.Join(dir, "s.sock"),
 		rootDir: filepath.Join(dir, "root"), logsDir: filepath.Join(dir, "pods"),
 		daemonLog: filepath.Join(dir, "daemon.log"), containerdAdr: x.containerdAdr}
+	watchOwnDaemon(t, y.socket)
 	logf, err := os.Create(y.daemonLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := append([]string{"daemon", "--containerd-address", y.containerdAdr, "--containerd-namespace", testNamespace,
 		"--root-dir", y.rootDir, "--socket", y.socket, "--pod-logs-dir", y.logsDir,
-		"--cgroup-root", root, "--node-name", "miniagent-e2e-qos-node"}, extra...)
+		"--cgroup-root", root, "--node-name", root + "-node"}, extra...)
 	cmd := exec.Command(y.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

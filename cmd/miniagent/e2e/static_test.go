@@ -17,6 +17,9 @@ import (
 // rename).
 func writeManifest(t *testing.T, x *harness, file, content string) {
 	t.Helper()
+	for _, name := range podNames(content) {
+		claimPod(t, name+"-"+nodeName) // static pods are named <name>-<node>
+	}
 	tmp := filepath.Join(x.manifestDir, "."+file+".tmp")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
