@@ -126,6 +126,9 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 		c.RestartCount = attempt
 	}
 	c.Current = inst
+	// The new container exists: created, not started, waiting with no
+	// reason (a back-off or an earlier failure is over).
+	c.Waiting = nil
 	w.checkpoint() // before start, so a restarted agent finds it
 	w.publish()    // created, not started: waiting with no reason
 

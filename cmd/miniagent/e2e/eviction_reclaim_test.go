@@ -28,8 +28,8 @@ import (
 func TestEvictionReclaim(t *testing.T) {
 	x := e2e(t)
 	needsWiring(t, x)
+	root := cgroupRoot + "-reclaim"
 	const (
-		root       = "miniagent-e2e-reclaim"
 		alloc      = int64(800 << 20)
 		threshold  = int64(350 << 20)
 		hogMiB     = 300
@@ -176,7 +176,7 @@ spec:
 			t.Errorf("%s is %s (%s) at the end of the window, want Running", name, p.Status.Phase, p.Status.Reason)
 		}
 	}
-	out, _, _ := y.cli(context.Background(), "get", "node", "miniagent-e2e-qos-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
+	out, _, _ := y.cli(context.Background(), "get", "node", root+"-node", "-o", "jsonpath={.status.conditions[?(@.type==\"MemoryPressure\")].status}")
 	if strings.TrimSpace(out) != "False" {
 		t.Errorf("node MemoryPressure = %q %v after the signal recovered, want False (transition period %v)", out, window, transition)
 	}
