@@ -136,7 +136,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 		w.forgetLater(dropped.ID)
 	}
 
-	err = a.rt.StartContainer(ctx, rs.ID)
+	startedAt, err := a.rt.StartContainer(ctx, rs.ID)
 	now = a.clock.Now()
 	if err != nil {
 		a.events.warn(pod, "Failed", "Error: "+err.Error())
@@ -155,7 +155,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 		c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}
 		return true
 	}
-	if inst.StartedAt.IsZero() {
+	if inst.StartedAt = startedAt; startedAt.IsZero() {
 		inst.StartedAt = now
 	}
 	c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}

@@ -187,8 +187,9 @@ type Runtime interface {
 
 	// CreateContainer creates the container and its snapshot; no task yet.
 	CreateContainer(ctx context.Context, spec ContainerSpec) error
-	// StartContainer creates and starts the task. The exit is reported on Events.
-	StartContainer(ctx context.Context, id string) error
+	// StartContainer creates and starts the task and returns when it
+	// started. The exit is reported on Events.
+	StartContainer(ctx context.Context, id string) (time.Time, error)
 	// StopContainer sends signal (0 = the image's STOPSIGNAL, else SIGTERM),
 	// waits up to grace for the exit, then SIGKILLs and waits for the exit.
 	StopContainer(ctx context.Context, id string, signal syscall.Signal, grace time.Duration) error

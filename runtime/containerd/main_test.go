@@ -253,7 +253,7 @@ func (p *testPod) start(spec runtime.ContainerSpec) {
 	if err := rt.CreateContainer(ctx, spec); err != nil {
 		p.t.Fatal(err)
 	}
-	if err := rt.StartContainer(ctx, spec.ID); err != nil {
+	if _, err := rt.StartContainer(ctx, spec.ID); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -81,7 +81,7 @@ func TestExitCodeAndStatus(t *testing.T) {
 	if err != nil || st.State != runtime.StateCreated || st.CreatedAt.IsZero() {
 		t.Fatalf("after create: %+v, %v", st, err)
 	}
-	if err := rt.StartContainer(ctx, spec.ID); err != nil {
+	if _, err := rt.StartContainer(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
 	st, err = rt.ContainerStatus(ctx, spec.ID)
@@ -356,7 +356,7 @@ func TestLogsAndStatusSurviveAgentRestart(t *testing.T) {
 	if err := agent.CreateContainer(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	if err := agent.StartContainer(ctx, spec.ID); err != nil {
+	if _, err := agent.StartContainer(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := agent.Close(); err != nil {

@@ -19,43 +19,41 @@ import (
 )
 
 // StartContainer creates the task with its log IO, subscribes to its exit,
-// starts it, records the start time in a label, and leaves an exit monitor
+// starts it, records the start time in a label (and returns it), and leaves an exit monitor
 // running that records the exit in labels (for status after the task is
 // gone). The exit itself is reported on Events.
-func (r *Runtime) StartContainer(ctx context.Context, id string) error {
+func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, error) {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
-		return classify(fmt.Errorf("start container %q: %w", id, err))
+		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
 	labels, err := c.Labels(ctx)
 	if err != nil {
-		return classify(fmt.Errorf("start container %q: %w", id, err))
+		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
 	task, err := c.NewTask(ctx, r.logIO(labels[LabelLogPath]))
 	if err != nil {
-		return startFailure(fmt.Errorf("start container %q: create task: %w", id, err))
+		return time.Time{}, startFailure(fmt.Errorf("start container %q: create task: %w", id, err))
 	}
 	// Wait before Start so the exit cannot be missed; the wait lives as long
 	// as the runtime, not the request.
 	exitCh, err := task.Wait(r.bg)
 	if err != nil {
 		_, _ = task.Delete(ctx, client.WithProcessKill)
-		return startFailure(fmt.Errorf("start container %q: wait task: %w", id, err))
+		return time.Time{}, startFailure(fmt.Errorf("start container %q: wait task: %w", id, err))
 	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, client.WithProcessKill)
-		return startFailure(fmt.Errorf("start container %q: %w", id, err))
+		return time.Time{}, startFailure(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
+	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)}); err != nil {
+		return started, classify(fmt.Errorf("start container %q: record start time: %w", id, err))
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		// The start time is recorded off the caller's path: a container
-		// whose task exists reads as started without it.
-		lctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
-		_, _ = c.SetLabels(r.ns(lctx), map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
-		cancel()
 		select {
 		case st := <-exitCh:
 			if st.Error() != nil {
@@ -65,7 +63,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		case <-r.bg.Done():
 		}
 	}()
-	return nil
+	return started, nil
 }
 
 // startFailure classifies a failed task create or start: the OCI runtime

@@ -66,14 +66,14 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("after create: %+v", st)
 	}
 	clk.Step(time.Second)
-	if err := f.StartContainer(ctx, "c1"); err != nil {
+	if _, err := f.StartContainer(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = f.ContainerStatus(ctx, "c1")
 	if st.State != runtime.StateRunning || st.Pid == 0 || !st.StartedAt.Equal(t0.Add(time.Second)) {
 		t.Errorf("after start: %+v", st)
 	}
-	if err := f.StartContainer(ctx, "c1"); err == nil {
+	if _, err := f.StartContainer(ctx, "c1"); err == nil {
 		t.Error("starting a running container succeeded")
 	}
 
@@ -129,7 +129,7 @@ func TestStopOOMAndRemoveRunning(t *testing.T) {
 		if err := f.CreateContainer(ctx, spec(id, "u")); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.StartContainer(ctx, id); err != nil {
+		if _, err := f.StartContainer(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -209,11 +209,11 @@ func TestFailuresAndUnavailable(t *testing.T) {
 	f.FailNext("StartContainer", boom)
 	_ = f.CreateContainer(ctx, spec("c", "u"))
 	for i := 0; i < 2; i++ {
-		if err := f.StartContainer(ctx, "c"); !errors.Is(err, boom) {
+		if _, err := f.StartContainer(ctx, "c"); !errors.Is(err, boom) {
 			t.Errorf("start #%d: %v, want boom", i, err)
 		}
 	}
-	if err := f.StartContainer(ctx, "c"); err != nil {
+	if _, err := f.StartContainer(ctx, "c"); err != nil {
 		t.Errorf("third start: %v", err)
 	}
 
@@ -247,7 +247,7 @@ func TestExec(t *testing.T) {
 	if _, err := f.Exec(ctx, "c", []string{"true"}, time.Second, 10); err == nil {
 		t.Error("exec in a created container succeeded")
 	}
-	_ = f.StartContainer(ctx, "c")
+	_, _ = f.StartContainer(ctx, "c")
 	if res, err := f.Exec(ctx, "c", []string{"true"}, time.Second, 10); err != nil || res.ExitCode != 0 {
 		t.Errorf("default exec: %+v, %v", res, err)
 	}
@@ -295,7 +295,7 @@ func TestEventsFanOutAndClose(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if err := f.StartContainer(context.Background(), id); err != nil {
+			if _, err := f.StartContainer(context.Background(), id); err != nil {
 				t.Error(err)
 			}
 		}(i)

@@ -145,15 +145,19 @@ func removeID(ids []string, id string) []string {
 }
 
 // StartContainer moves a created container to running.
-func (r *Runtime) StartContainer(ctx context.Context, id string) error {
+func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, error) {
 	r.mu.Lock()
 	err := r.startLocked(id)
+	var started time.Time
+	if err == nil {
+		started = r.containers[id].StartedAt
+	}
 	hook := r.startFn
 	r.mu.Unlock()
 	if err == nil && hook != nil {
 		hook(id)
 	}
-	return err
+	return started, err
 }
 
 func (r *Runtime) startLocked(id string) error {

@@ -109,7 +109,7 @@ func (b *stepsBench) once(ctx context.Context, i int) (stepTimes, error) {
 		}
 	}()
 	step("create container")
-	if err := b.rt.StartContainer(ctx, id); err != nil {
+	if _, err := b.rt.StartContainer(ctx, id); err != nil {
 		return nil, err
 	}
 	step("start container")
