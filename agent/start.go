@@ -206,6 +206,10 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
+	hostname, err := podHostname(pod)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
 	id := newContainerID()
 	qos := cgroups.QOSClass(pod)
 	score := oom.Clamp(oom.PolicyScore(pod, c, qos, a.node.memoryCapacity), a.node.oomFloor)
@@ -223,7 +227,7 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 		Env:         env,
 		WorkingDir:  c.WorkingDir,
 		Mounts:      mounts,
-		Hostname:    pod.Name,
+		Hostname:    hostname,
 		CgroupsPath: a.containerCgroupPath(pod, id),
 		OOMScoreAdj: &score,
 		Resources: runtime.Resources{
@@ -231,9 +235,6 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 			CPUQuota: vals.CPUQuota, CPUPeriod: vals.CPUPeriod,
 		},
 		LogPath: filepath.Join(a.podLogDir(pod), c.Name, fmt.Sprintf("%d.log", attempt)),
-	}
-	if pod.Spec.HostNetwork {
-		rs.Hostname = ""
 	}
 	if isInit {
 		rs.Labels[runtime.LabelInit] = "true"
