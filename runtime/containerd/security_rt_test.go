@@ -1,0 +1,86 @@
+package containerd
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// statusLines runs script in a new container of p built by mutate and
+// returns its output lines without the stream prefix.
+func statusLines(t *testing.T, p *testPod, n int, script string, mutate func(*runtime.ContainerSpec)) []string {
+	t.Helper()
+	spec := p.spec("sh", "-c", script)
+	mutate(&spec)
+	p.run(spec)
+	recs := logRecords(t, spec.LogPath, n)
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, strings.TrimPrefix(r, "stdout F "))
+	}
+	if len(out) != n {
+		t.Fatalf("want %d lines, got %q", n, out)
+	}
+	return out
+}
+
+func TestSecurityRestricted(t *testing.T) {
+	p := newPod(t, false)
+	uid, gid := int64(1000), int64(3000)
+	script := `grep -E '^(Groups|CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\t ' ' '
+touch /rootfs-write 2>/dev/null && echo rootfs=rw || echo rootfs=ro
+cat /proc/sys/net/ipv4/ping_group_range | tr -s '\t ' ' '`
+	got := statusLines(t, p, 6, script, func(s *runtime.ContainerSpec) {
+		s.RunAsUser, s.RunAsGroup = &uid, &gid
+		s.SupplementalGroups = []int64{2000, 50}
+		s.DropCapabilities = []string{"ALL"}
+		s.AddCapabilities = []string{"NET_BIND_SERVICE"}
+		s.NoNewPrivileges, s.ReadOnlyRootfs = true, true
+		s.Seccomp = runtime.SeccompRuntimeDefault
+		s.Sysctls = map[string]string{"net.ipv4.ping_group_range": "0 3000"}
+	})
+	want := []string{
+		"Groups: 50 2000 3000 ", // sorted by the kernel
+		"NoNewPrivs: 1",
+		"Seccomp: 2",
+		"CapEff: 0000000000000000", // non-root: permitted but not effective
+		"rootfs=ro",
+		"0 3000",
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			t.Errorf("container output lacks %q: %q", w, got)
+		}
+	}
+}
+
+func TestSecurityDefaultsAndPrivileged(t *testing.T) {
+	p := newPod(t, false)
+	script := `grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status | tr -s '\t ' ' '
+readlink /proc/self/ns/pid`
+	def := statusLines(t, p, 4, script, func(*runtime.ContainerSpec) {})
+	hostPID, _ := os.Readlink("/proc/self/ns/pid")
+	if def[1] != "NoNewPrivs: 0" || def[2] != "Seccomp: 0" || def[3] == hostPID {
+		t.Errorf("default container: %q (host pid ns %s)", def, hostPID)
+	}
+	priv := statusLines(t, p, 4, script, func(s *runtime.ContainerSpec) { s.Privileged, s.HostPID = true, true })
+	self, _ := os.ReadFile("/proc/self/status")
+	var capEff string
+	for _, l := range strings.Split(string(self), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			capEff = "CapEff: " + strings.TrimSpace(v)
+		}
+	}
+	if priv[0] != capEff || priv[2] != "Seccomp: 0" || priv[3] != hostPID {
+		t.Errorf("privileged hostPID container: %q, want %s and pid ns %s", priv, capEff, hostPID)
+	}
+	if def[0] == priv[0] {
+		t.Errorf("privileged container has the default capabilities %s", def[0])
+	}
+}
