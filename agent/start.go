@@ -248,16 +248,8 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	if sb != nil {
 		rs.Sandbox = *sb
 	}
-	if sc := pod.Spec.SecurityContext; sc != nil {
-		rs.RunAsUser, rs.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
-	}
-	if sc := c.SecurityContext; sc != nil {
-		if sc.RunAsUser != nil {
-			rs.RunAsUser = sc.RunAsUser
-		}
-		if sc.RunAsGroup != nil {
-			rs.RunAsGroup = sc.RunAsGroup
-		}
+	if err := applySecurityContext(&rs, pod, c, img.User, filepath.Join(a.opts.RootDir, "seccomp")); err != nil {
+		return runtime.ContainerSpec{}, err
 	}
 	return rs, nil
 }
