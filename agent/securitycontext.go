@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/miniagent/miniagent/agent/spec"
 	"github.com/miniagent/miniagent/runtime"
 )
 
@@ -53,7 +54,7 @@ func applySecurityContext(rs *runtime.ContainerSpec, pod *v1.Pod, c *v1.Containe
 	if len(psc.Sysctls) > 0 {
 		rs.Sysctls = make(map[string]string, len(psc.Sysctls))
 		for _, s := range psc.Sysctls {
-			rs.Sysctls[s.Name] = s.Value
+			rs.Sysctls[spec.SysctlName(s.Name)] = s.Value
 		}
 	}
 	return nil
