@@ -18,8 +18,12 @@ func (a *Agent) volumeDir(pod *v1.Pod) string {
 }
 
 // setupVolumes creates the pod's emptyDirs (tmpfs for medium Memory), owned
-// by group fsGroup if the pod has one (see setupEmptyDir).
+// by group fsGroup if the pod has one (see setupEmptyDir), and its
+// resolv.conf and hosts files.
 func (a *Agent) setupVolumes(pod *v1.Pod) error {
+	if err := a.writePodFiles(pod); err != nil {
+		return err
+	}
 	var fsGroup *int64
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		fsGroup = sc.FSGroup
@@ -100,7 +104,11 @@ func (a *Agent) containerMounts(pod *v1.Pod, c *v1.Container) ([]runtime.Mount, 
 		opts := mountOptions(vm, recursiveReadOnlySupported())
 		out = append(out, runtime.Mount{Source: src, Destination: vm.MountPath, Type: "bind", Options: opts})
 	}
-	return out, nil
+	files, err := a.podFileMounts(pod, c)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, files...), nil
 }
 
 // checkHostPath applies a hostPath volume's type check, creating what the
