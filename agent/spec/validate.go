@@ -83,6 +83,7 @@ func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 			allErrs = append(allErrs, field.Invalid(fld.Child("subdomain"), spec.Subdomain, msg))
 		}
 	}
+	allErrs = append(allErrs, validateDNS(spec, fld)...)
 	allErrs = append(allErrs, validatePodSecurityContext(spec, fld.Child("securityContext"))...)
 	allErrs = append(allErrs, validatePodFields(spec, fld)...)
 	allErrs = append(allErrs, metavalidation.ValidateLabels(spec.NodeSelector, fld.Child("nodeSelector"))...)

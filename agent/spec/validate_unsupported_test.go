@@ -27,9 +27,18 @@ func TestValidateMiniagentFields(t *testing.T) {
 		{"shareProcessNamespace", func(p *v1.Pod) { p.Spec.ShareProcessNamespace = yes }, "spec.shareProcessNamespace", "Forbidden: not supported by miniagent: every container has its own PID namespace"},
 		{"hostUsers false", func(p *v1.Pod) { p.Spec.HostUsers = no }, "spec.hostUsers", "not supported by miniagent: no user namespaces"},
 		{"imagePullSecrets", func(p *v1.Pod) { p.Spec.ImagePullSecrets = []v1.LocalObjectReference{{Name: "regcred"}} }, "spec.imagePullSecrets", "not supported by miniagent: there are no secrets"},
-		{"hostAliases", func(p *v1.Pod) { p.Spec.HostAliases = []v1.HostAlias{{IP: "10.0.0.1", Hostnames: []string{"db"}}} }, "spec.hostAliases", "not supported by miniagent"},
-		{"dnsConfig", func(p *v1.Pod) { p.Spec.DNSConfig = &v1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}} }, "spec.dnsConfig", "not supported by miniagent"},
-		{"dnsPolicy None", func(p *v1.Pod) { p.Spec.DNSPolicy = v1.DNSNone }, "spec.dnsPolicy", "not supported by miniagent: None needs a dnsConfig"},
+		{"hostAliases ip", func(p *v1.Pod) { p.Spec.HostAliases = []v1.HostAlias{{IP: "10.0.0", Hostnames: []string{"db"}}} }, "spec.hostAliases[0].ip", "must be a valid IP address"},
+		{"hostAliases hostname", func(p *v1.Pod) { p.Spec.HostAliases = []v1.HostAlias{{IP: "10.0.0.1", Hostnames: []string{"DB_1"}}} }, "spec.hostAliases[0].hostnames[0]", "RFC 1123 subdomain"},
+		{"dnsPolicy None without dnsConfig", func(p *v1.Pod) { p.Spec.DNSPolicy = v1.DNSNone }, "spec.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None"},
+		{"dnsPolicy None without nameservers", func(p *v1.Pod) { p.Spec.DNSPolicy = v1.DNSNone; p.Spec.DNSConfig = &v1.PodDNSConfig{} }, "spec.dnsConfig.nameservers", "at least one DNS nameserver"},
+		{"dnsConfig nameserver", func(p *v1.Pod) { p.Spec.DNSConfig = &v1.PodDNSConfig{Nameservers: []string{"dns.example"}} }, "spec.dnsConfig.nameservers[0]", "must be a valid IP address"},
+		{"dnsConfig four nameservers", func(p *v1.Pod) {
+			p.Spec.DNSConfig = &v1.PodDNSConfig{Nameservers: []string{"1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4"}}
+		}, "spec.dnsConfig.nameservers", "must not have more than 3 nameservers"},
+		{"dnsConfig search", func(p *v1.Pod) { p.Spec.DNSConfig = &v1.PodDNSConfig{Searches: []string{"bad_domain"}} }, "spec.dnsConfig.searches[0]", "RFC 1123 subdomain"},
+		{"dnsConfig option name", func(p *v1.Pod) {
+			p.Spec.DNSConfig = &v1.PodDNSConfig{Options: []v1.PodDNSConfigOption{{Value: ptr("1")}}}
+		}, "spec.dnsConfig.options[0]", "must not be empty"},
 		{"readinessGates", func(p *v1.Pod) { p.Spec.ReadinessGates = []v1.PodReadinessGate{{ConditionType: "example.com/ready"}} }, "spec.readinessGates", "nothing could set the gates' conditions"},
 		{"runtimeClassName", func(p *v1.Pod) { p.Spec.RuntimeClassName = ptr("gvisor") }, "spec.runtimeClassName", "not supported by miniagent"},
 		{"overhead", func(p *v1.Pod) { p.Spec.Overhead = v1.ResourceList{v1.ResourceCPU: resource.MustParse("10m")} }, "spec.overhead", "not supported by miniagent"},
@@ -134,7 +143,9 @@ func TestValidateAcceptsNoOps(t *testing.T) {
 	p.Spec.ServiceAccountName = "web"
 	p.Spec.HostUsers = ptr(true)
 	p.Spec.ShareProcessNamespace = ptr(false)
-	p.Spec.DNSPolicy = v1.DNSDefault
+	p.Spec.DNSPolicy = v1.DNSNone
+	p.Spec.DNSConfig = &v1.PodDNSConfig{Nameservers: []string{"10.0.0.2", "fd00::53"}, Searches: []string{"svc.example."}, Options: []v1.PodDNSConfigOption{{Name: "ndots", Value: ptr("2")}}}
+	p.Spec.HostAliases = []v1.HostAlias{{IP: "10.1.2.3", Hostnames: []string{"db", "db.local"}}}
 	p.Spec.OS = &v1.PodOS{Name: v1.Linux}
 	psc(p).SELinuxChangePolicy = ptr(v1.SELinuxChangePolicyRecursive)
 	psc(p).SupplementalGroupsPolicy = ptr(v1.SupplementalGroupsPolicyStrict)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,71 @@ spec:
 	})
 	if msg := containerStatus(p, "main").State.Waiting.Message; !strings.Contains(msg, "container has runAsNonRoot and image will run as root") {
 		t.Errorf("message = %q", msg)
+	}
+}
+
+// TestPodDNSAndHosts: the pod's /etc/resolv.conf from dnsPolicy None and
+// dnsConfig, its /etc/hosts with the hostAliases; a hostNetwork pod with
+// dnsPolicy Default gets the node's nameservers.
+func TestPodDNSAndHosts(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	apply(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: spec-dns
+spec:
+  restartPolicy: Never
+  dnsPolicy: None
+  dnsConfig:
+    nameservers: [10.0.0.53]
+    searches: [svc.example]
+    options: [{name: ndots, value: "2"}]
+  hostAliases:
+  - {ip: 10.1.2.3, hostnames: [db, db.local]}
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "cat /etc/resolv.conf; grep -v '^#' /etc/hosts | grep db"]
+`)
+	waitPod(t, "spec-dns", 60*time.Second, "Succeeded", phaseIs(v1.PodSucceeded))
+	if out, want := logs(t, "spec-dns", "main"), "search svc.example\nnameserver 10.0.0.53\noptions ndots:2\n10.1.2.3\tdb\tdb.local\n"; out != want {
+		t.Errorf("container output %q, want %q", out, want)
+	}
+
+	node, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Skip(err)
+	}
+	var nameservers []string
+	for _, l := range strings.Split(string(node), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "nameserver" {
+			nameservers = append(nameservers, l)
+		}
+	}
+	apply(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: spec-dns-host
+spec:
+  restartPolicy: Never
+  hostNetwork: true
+  dnsPolicy: Default
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "grep '^nameserver' /etc/resolv.conf; head -1 /etc/hosts"]
+`)
+	waitPod(t, "spec-dns-host", 60*time.Second, "Succeeded", phaseIs(v1.PodSucceeded))
+	out := logs(t, "spec-dns-host", "main")
+	for _, ns := range nameservers {
+		if !strings.Contains(out, strings.Join(strings.Fields(ns), " ")+"\n") {
+			t.Errorf("hostNetwork pod lacks the node's %q:\n%s", ns, out)
+		}
+	}
+	if !strings.Contains(out, "# Kubernetes-managed hosts file (host network).") {
+		t.Errorf("hostNetwork pod's /etc/hosts is not the managed one:\n%s", out)
 	}
 }
