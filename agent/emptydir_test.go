@@ -128,6 +128,7 @@ func TestSetVolumeOwnership(t *testing.T) {
 
 func TestMountOptions(t *testing.T) {
 	rro := func(m v1.RecursiveReadOnlyMode) *v1.RecursiveReadOnlyMode { return &m }
+	prop := func(m v1.MountPropagationMode) *v1.MountPropagationMode { return &m }
 	tests := []struct {
 		name string
 		vm   v1.VolumeMount
@@ -141,6 +142,9 @@ func TestMountOptions(t *testing.T) {
 		{"if possible, not possible", v1.VolumeMount{ReadOnly: true, RecursiveReadOnly: rro(v1.RecursiveReadOnlyIfPossible)}, false, []string{"rbind", "ro"}},
 		{"disabled", v1.VolumeMount{ReadOnly: true, RecursiveReadOnly: rro(v1.RecursiveReadOnlyDisabled)}, true, []string{"rbind", "ro"}},
 		{"bind mount options", v1.VolumeMount{BindMountOptions: []string{"noexec", "nosuid"}}, true, []string{"rbind", "rw", "noexec", "nosuid"}},
+		{"host to container", v1.VolumeMount{MountPropagation: prop(v1.MountPropagationHostToContainer)}, true, []string{"rbind", "rw", "rslave"}},
+		{"bidirectional", v1.VolumeMount{MountPropagation: prop(v1.MountPropagationBidirectional)}, true, []string{"rbind", "rw", "rshared"}},
+		{"no propagation", v1.VolumeMount{MountPropagation: prop(v1.MountPropagationNone)}, true, []string{"rbind", "rw"}},
 	}
 	for _, tc := range tests {
 		if got := mountOptions(tc.vm, tc.rro); !reflect.DeepEqual(got, tc.want) {

@@ -10,7 +10,9 @@ import (
 
 // mountOptions are the bind mount options of a volumeMount: ro or rw;
 // "rro" (read-only all the way down, submounts too) for recursiveReadOnly
-// Enabled, and for IfPossible when the kernel can (rro); then the
+// Enabled, and for IfPossible when the kernel can (rro); "rslave" for
+// mountPropagation HostToContainer and "rshared" for Bidirectional (the
+// runtime checks the source and sets the root's propagation); then the
 // bindMountOptions (noexec, nodev, nosuid, as validated).
 func mountOptions(vm v1.VolumeMount, rro bool) []string {
 	opts := []string{"rbind", "rw"}
@@ -18,6 +20,14 @@ func mountOptions(vm v1.VolumeMount, rro bool) []string {
 		opts[1] = "ro"
 		if m := vm.RecursiveReadOnly; m != nil && (*m == v1.RecursiveReadOnlyEnabled || (*m == v1.RecursiveReadOnlyIfPossible && rro)) {
 			opts = append(opts, "rro")
+		}
+	}
+	if p := vm.MountPropagation; p != nil {
+		switch *p {
+		case v1.MountPropagationHostToContainer:
+			opts = append(opts, "rslave")
+		case v1.MountPropagationBidirectional:
+			opts = append(opts, "rshared")
 		}
 	}
 	return append(opts, vm.BindMountOptions...)

@@ -14,8 +14,8 @@
 // resourceFieldRef), resources (cpu, memory; requests of the others count in
 // admission), probes, imagePullPolicy, restartPolicy; volumes emptyDir
 // (medium, mode, sizeLimit of a tmpfs) and hostPath; volumeMounts with
-// readOnly, subPath, recursiveReadOnly, bindMountOptions, mountPropagation
-// None; restartPolicy, terminationGracePeriodSeconds, activeDeadlineSeconds,
+// readOnly, subPath, recursiveReadOnly, bindMountOptions, mountPropagation;
+// restartPolicy, terminationGracePeriodSeconds, activeDeadlineSeconds,
 // hostNetwork, hostIPC, hostPID, hostname, hostnameOverride, dnsPolicy and
 // dnsConfig (the pod's /etc/resolv.conf; ClusterFirst falls back to the
 // node's, as on a kubelet without cluster DNS), hostAliases (the pod's
@@ -50,6 +50,6 @@
 // policy other than the default, stdin, stdinOnce, tty, resizePolicy,
 // restartPolicyRules, resources.claims, ephemeral-storage limits, hostPort
 // without hostNetwork, envFrom, env from configMaps or secrets,
-// volumeDevices, subPathExpr, mountPropagation other than None, an emptyDir
-// sizeLimit on disk, and every volume type but emptyDir and hostPath.
+// volumeDevices, subPathExpr, an emptyDir sizeLimit on disk, and every
+// volume type but emptyDir and hostPath.
 package spec

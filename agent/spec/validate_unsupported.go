@@ -87,15 +87,20 @@ func validateContainerFields(c *v1.Container, hostNetwork bool, fld *field.Path)
 		forbid(p.HostPort != 0 && !hostNetwork, fld.Child("ports").Index(i).Child("hostPort"),
 			"without hostNetwork the pod has only a loopback interface, so nothing is forwarded from the host port")
 	}
+	privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
 	for i, m := range c.VolumeMounts {
 		p := fld.Child("volumeMounts").Index(i)
-		if m.MountPropagation != nil {
-			allErrs = append(allErrs, validateSupported(string(*m.MountPropagation), []string{string(v1.MountPropagationNone)}, p.Child("mountPropagation"))...)
+		propagates := m.MountPropagation != nil && *m.MountPropagation != v1.MountPropagationNone
+		if m.MountPropagation != nil && *m.MountPropagation == v1.MountPropagationBidirectional && !privileged {
+			allErrs = append(allErrs, field.Forbidden(p.Child("mountPropagation"), "Bidirectional mount propagation is available only to privileged containers"))
 		}
 		if rro := m.RecursiveReadOnly; rro != nil {
 			allErrs = append(allErrs, validateEnum(string(*rro), rroModes, p.Child("recursiveReadOnly"))...)
 			if *rro != v1.RecursiveReadOnlyDisabled && !m.ReadOnly {
 				allErrs = append(allErrs, field.Forbidden(p.Child("recursiveReadOnly"), "may only be specified when readOnly is true"))
+			}
+			if *rro == v1.RecursiveReadOnlyEnabled && propagates {
+				allErrs = append(allErrs, field.Forbidden(p.Child("recursiveReadOnly"), "may only be specified when mountPropagation is None or not specified"))
 			}
 		}
 		seen := sets.New[string]()

@@ -104,7 +104,11 @@ func TestValidateMiniagentFields(t *testing.T) {
 		{"init container lifecycle", func(p *v1.Pod) { p.Spec.InitContainers[1].Lifecycle = &v1.Lifecycle{} }, "spec.initContainers[1].lifecycle", "hooks are not run"},
 
 		// Volumes and mounts.
-		{"mountPropagation", func(p *v1.Pod) { app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationHostToContainer) }, "spec.containers[0].volumeMounts[1].mountPropagation", `Unsupported value: "HostToContainer": supported values: "None"`},
+		{"Bidirectional needs privileged", func(p *v1.Pod) { app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationBidirectional) }, "spec.containers[0].volumeMounts[1].mountPropagation", "Bidirectional mount propagation is available only to privileged containers"},
+		{"recursiveReadOnly Enabled without propagation", func(p *v1.Pod) {
+			app(p).VolumeMounts[1].RecursiveReadOnly = ptr(v1.RecursiveReadOnlyEnabled)
+			app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationHostToContainer)
+		}, "spec.containers[0].volumeMounts[1].recursiveReadOnly", "may only be specified when mountPropagation is None"},
 		{"recursiveReadOnly needs readOnly", func(p *v1.Pod) { app(p).VolumeMounts[1].ReadOnly = false }, "spec.containers[0].volumeMounts[1].recursiveReadOnly", "may only be specified when readOnly is true"},
 		{"recursiveReadOnly enum", func(p *v1.Pod) { app(p).VolumeMounts[1].RecursiveReadOnly = ptr(v1.RecursiveReadOnlyMode("Always")) }, "spec.containers[0].volumeMounts[1].recursiveReadOnly", `supported values: "Disabled", "Enabled", "IfPossible"`},
 		{"bindMountOptions value", func(p *v1.Pod) { app(p).VolumeMounts[0].BindMountOptions = []string{"noatime"} }, "spec.containers[0].volumeMounts[0].bindMountOptions[0]", `Unsupported value: "noatime": supported values: "nodev", "noexec", "nosuid"`},
@@ -152,6 +156,8 @@ func TestValidateAcceptsNoOps(t *testing.T) {
 	csc(p).Capabilities.Add = []v1.Capability{"NET_ADMIN", "ALL"}
 	p.Spec.InitContainers[0].SecurityContext = &v1.SecurityContext{Privileged: ptr(true), ProcMount: ptr(v1.DefaultProcMount)}
 	p.Spec.HostPID = true
+	app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationHostToContainer)
+	p.Spec.InitContainers[0].VolumeMounts = []v1.VolumeMount{{Name: "host", MountPath: "/host", MountPropagation: ptr(v1.MountPropagationBidirectional)}}
 	if errs := Validate(p); len(errs) > 0 {
 		t.Fatalf("rejected: %v", errs.ToAggregate())
 	}

@@ -107,7 +107,7 @@ func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec)
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
 	}
 	if len(spec.Mounts) > 0 {
-		opts = append(opts, oci.WithMounts(ociMounts(spec.Mounts)))
+		opts = append(opts, oci.WithMounts(ociMounts(spec.Mounts)), withPropagation(spec.Mounts))
 	}
 	if spec.CgroupsPath != "" {
 		opts = append(opts, oci.WithCgroup(spec.CgroupsPath))

@@ -1,9 +1,14 @@
 package containerd
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/miniagent/miniagent/runtime"
 )
@@ -83,4 +88,75 @@ readlink /proc/self/ns/pid`
 	if def[0] == priv[0] {
 		t.Errorf("privileged container has the default capabilities %s", def[0])
 	}
+}
+
+// sharedTmpfs mounts a tmpfs on a new directory and makes it a shared mount.
+func sharedTmpfs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestMountPropagation(t *testing.T) {
+	p := newPod(t, false)
+	ctx := context.Background()
+
+	// HostToContainer: a mount made on the host later shows in the container.
+	dir := sharedTmpfs(t)
+	in := p.spec("sh", "-c", "for i in $(seq 100); do [ -e /m/sub/hello ] && break; sleep 0.1; done; cat /m/sub/hello")
+	in.Mounts = []runtime.Mount{{Source: dir, Destination: "/m", Type: "bind", Options: []string{"rbind", "rw", "rslave"}}}
+	p.start(in)
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "hello"), []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hub.waitFor(t, in.ID, runtime.EventExit, 30*time.Second)
+	if recs := logRecords(t, in.LogPath, 1); len(recs) != 1 || recs[0] != "stdout F from-host" {
+		t.Fatalf("HostToContainer: the container saw %q", recs)
+	}
+
+	// Bidirectional: a mount made in a privileged container shows on the host.
+	dir2 := sharedTmpfs(t)
+	out := p.spec("sh", "-c", "mkdir /m/inner && mount -t tmpfs none /m/inner && echo from-container > /m/inner/f")
+	out.Privileged = true
+	out.Mounts = []runtime.Mount{{Source: dir2, Destination: "/m", Type: "bind", Options: []string{"rbind", "rw", "rshared"}}}
+	if ev := p.run(out); ev.ExitCode != 0 {
+		t.Fatalf("Bidirectional container exited %d", ev.ExitCode)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir2, "inner", "f")); err != nil || string(data) != "from-container\n" {
+		t.Fatalf("Bidirectional: the host sees %q, %v", data, err)
+	}
+
+	// A private source cannot propagate: the container is not created.
+	private := p.spec("true")
+	private.Mounts = []runtime.Mount{{Source: t.TempDir(), Destination: "/m", Type: "bind", Options: []string{"rbind", "rw", "rslave"}}}
+	mp, shared, slave := propagationOf(mustRead(t, "/proc/self/mountinfo"), private.Mounts[0].Source)
+	if shared || slave {
+		t.Skipf("%s is on a shared or slave mount (%s) here", private.Mounts[0].Source, mp)
+	}
+	if err := rt.CreateContainer(ctx, private); err == nil || !strings.Contains(err.Error(), "not a shared or slave mount") {
+		t.Fatalf("private source: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -207,3 +207,30 @@ func TestSecurityOpts(t *testing.T) {
 		}
 	})
 }
+
+func TestPropagationOf(t *testing.T) {
+	mountinfo := []byte(`22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:26 / /mnt/shared rw shared:5 - tmpfs tmpfs rw
+31 30 0:27 / /mnt/shared/slave rw master:5 - tmpfs tmpfs rw
+32 22 0:28 / /mnt/private rw - tmpfs tmpfs rw
+33 22 0:29 / /mnt/with\040space rw shared:7 master:2 - tmpfs tmpfs rw
+34 32 0:30 / /mnt/private rw shared:9 - tmpfs tmpfs rw
+`)
+	tests := []struct {
+		path, mp      string
+		shared, slave bool
+	}{
+		{"/var/lib/x", "/", true, false},
+		{"/mnt/shared/data", "/mnt/shared", true, false},
+		{"/mnt/shared/slave", "/mnt/shared/slave", false, true},
+		{"/mnt/sharedx", "/", true, false},
+		{"/mnt/with space/a", "/mnt/with space", true, true},
+		{"/mnt/private/a", "/mnt/private", true, false}, // the topmost of two mounts
+	}
+	for _, tc := range tests {
+		mp, shared, slave := propagationOf(mountinfo, tc.path)
+		if mp != tc.mp || shared != tc.shared || slave != tc.slave {
+			t.Errorf("%s: on %q shared %v slave %v, want %q %v %v", tc.path, mp, shared, slave, tc.mp, tc.shared, tc.slave)
+		}
+	}
+}
