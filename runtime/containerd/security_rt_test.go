@@ -160,3 +160,30 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return data
 }
+
+func TestRecursiveReadOnlyMount(t *testing.T) {
+	p := newPod(t, false)
+	dir := sharedTmpfs(t)
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	script := "touch /m/sub/x 2>/dev/null && echo sub=rw || echo sub=ro; touch /m/x 2>/dev/null && echo top=rw || echo top=ro"
+	for _, tc := range []struct {
+		opts []string
+		want []string
+	}{
+		{[]string{"rbind", "ro"}, []string{"sub=rw", "top=ro"}}, // plain ro leaves submounts writable
+		{[]string{"rbind", "ro", "rro"}, []string{"sub=ro", "top=ro"}},
+	} {
+		got := statusLines(t, p, 2, script, func(s *runtime.ContainerSpec) {
+			s.Mounts = []runtime.Mount{{Source: dir, Destination: "/m", Type: "bind", Options: tc.opts}}
+		})
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("options %v: %q, want %q", tc.opts, got, tc.want)
+		}
+	}
+}
