@@ -66,7 +66,10 @@ type Mount struct {
 	Source      string
 	Destination string
 	Type        string // "bind" or "tmpfs"
-	Options     []string
+	// Options are mount(8) options: "ro", "rro" (read-only submounts too),
+	// "noexec", ...; "rslave" and "rshared" make mounts propagate from the
+	// host, and both ways (the source must be a slave or shared mount).
+	Options []string
 }
 
 // Resources are the cgroup values of one container (zero = unset).

@@ -63,8 +63,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 // config (entrypoint, cmd, env, working dir, user), then the Kubernetes
 // command/args (ic is img's config), env, working dir, user/group, the
 // security options (groups, capabilities, privileged, no_new_privs,
-// read-only root, seccomp, sysctls), namespaces, hostname, mounts, cgroup,
-// resources and oom_score_adj.
+// read-only root, seccomp, sysctls), namespaces, hostname, mounts (and the
+// propagation they ask for), cgroup, resources and oom_score_adj.
 func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
