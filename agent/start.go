@@ -222,6 +222,10 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
+	hostname, err := podHostname(pod)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
 	id := newContainerID()
 	qos := cgroups.QOSClass(pod)
 	score := oom.Clamp(oom.PolicyScore(pod, c, qos, a.node.memoryCapacity), a.node.oomFloor)
@@ -239,7 +243,7 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 		Env:         env,
 		WorkingDir:  c.WorkingDir,
 		Mounts:      mounts,
-		Hostname:    pod.Name,
+		Hostname:    hostname,
 		CgroupsPath: a.containerCgroupPath(pod, id),
 		OOMScoreAdj: &score,
 		Resources: runtime.Resources{
@@ -247,9 +251,6 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 			CPUQuota: vals.CPUQuota, CPUPeriod: vals.CPUPeriod,
 		},
 		LogPath: filepath.Join(a.podLogDir(pod), c.Name, fmt.Sprintf("%d.log", attempt)),
-	}
-	if pod.Spec.HostNetwork {
-		rs.Hostname = ""
 	}
 	if isInit {
 		rs.Labels[runtime.LabelInit] = "true"
@@ -263,16 +264,8 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	if sb != nil {
 		rs.Sandbox = *sb
 	}
-	if sc := pod.Spec.SecurityContext; sc != nil {
-		rs.RunAsUser, rs.RunAsGroup = sc.RunAsUser, sc.RunAsGroup
-	}
-	if sc := c.SecurityContext; sc != nil {
-		if sc.RunAsUser != nil {
-			rs.RunAsUser = sc.RunAsUser
-		}
-		if sc.RunAsGroup != nil {
-			rs.RunAsGroup = sc.RunAsGroup
-		}
+	if err := applySecurityContext(&rs, pod, c, img.User, filepath.Join(a.opts.RootDir, "seccomp")); err != nil {
+		return runtime.ContainerSpec{}, err
 	}
 	return rs, nil
 }

@@ -17,28 +17,23 @@ func (a *Agent) volumeDir(pod *v1.Pod) string {
 	return filepath.Join(a.opts.RootDir, "pods", string(pod.UID), "volumes", "kubernetes.io~empty-dir")
 }
 
-// setupVolumes creates the pod's emptyDirs (tmpfs for medium Memory).
+// setupVolumes creates the pod's emptyDirs (tmpfs for medium Memory), owned
+// by group fsGroup if the pod has one (see setupEmptyDir), and its
+// resolv.conf and hosts files.
 func (a *Agent) setupVolumes(pod *v1.Pod) error {
+	if err := a.writePodFiles(pod); err != nil {
+		return err
+	}
+	var fsGroup *int64
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		fsGroup = sc.FSGroup
+	}
 	for _, v := range pod.Spec.Volumes {
 		if v.EmptyDir == nil {
 			continue
 		}
-		dir := filepath.Join(a.volumeDir(pod), v.Name)
-		if err := os.MkdirAll(dir, 0o777); err != nil {
+		if err := setupEmptyDir(filepath.Join(a.volumeDir(pod), v.Name), v.EmptyDir, fsGroup); err != nil {
 			return fmt.Errorf("emptyDir %q: %w", v.Name, err)
-		}
-		if err := os.Chmod(dir, 0o777); err != nil {
-			return fmt.Errorf("emptyDir %q: %w", v.Name, err)
-		}
-		if v.EmptyDir.Medium != v1.StorageMediumMemory || isMountPoint(dir) {
-			continue
-		}
-		opts := "mode=0777"
-		if l := v.EmptyDir.SizeLimit; l != nil && !l.IsZero() {
-			opts += fmt.Sprintf(",size=%d", l.Value())
-		}
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return fmt.Errorf("emptyDir %q: mount tmpfs: %w", v.Name, err)
 		}
 	}
 	return nil
@@ -106,13 +101,14 @@ func (a *Agent) containerMounts(pod *v1.Pod, c *v1.Container) ([]runtime.Mount, 
 				return nil, fmt.Errorf("subPath %q: %w", vm.SubPath, err)
 			}
 		}
-		opts := []string{"rbind", "rw"}
-		if vm.ReadOnly {
-			opts = []string{"rbind", "ro"}
-		}
+		opts := mountOptions(vm, recursiveReadOnlySupported())
 		out = append(out, runtime.Mount{Source: src, Destination: vm.MountPath, Type: "bind", Options: opts})
 	}
-	return out, nil
+	files, err := a.podFileMounts(pod, c)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, files...), nil
 }
 
 // checkHostPath applies a hostPath volume's type check, creating what the

@@ -80,8 +80,13 @@ func TestContainerMounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 2 {
+	if len(ms) != 4 {
 		t.Fatalf("mounts = %+v", ms)
+	}
+	podDir := filepath.Join(a.opts.RootDir, "pods", "u1")
+	if ms[2].Source != filepath.Join(podDir, "resolv.conf") || ms[2].Destination != "/etc/resolv.conf" ||
+		ms[3].Source != filepath.Join(podDir, "etc-hosts") || ms[3].Destination != "/etc/hosts" {
+		t.Errorf("pod file mounts = %+v", ms[2:])
 	}
 	if want := filepath.Join(a.volumeDir(pod), "cache"); ms[0].Source != want || ms[0].Destination != "/cache" || ms[0].Options[1] != "rw" {
 		t.Errorf("emptyDir mount = %+v, want source %s rw", ms[0], want)

@@ -38,6 +38,7 @@ type ImageInfo struct {
 	ID         string // what Kubernetes shows as imageID: <repo>@sha256:<manifest digest>
 	ConfigID   string // sha256:<config digest>
 	StopSignal string // the image's STOPSIGNAL ("" if unset)
+	User       string // the image's USER ("" if unset): "name", "uid", "name:group", "uid:gid"
 	Size       int64
 }
 
@@ -65,7 +66,10 @@ type Mount struct {
 	Source      string
 	Destination string
 	Type        string // "bind" or "tmpfs"
-	Options     []string
+	// Options are mount(8) options: "ro", "rro" (read-only submounts too),
+	// "noexec", ...; "rslave" and "rshared" make mounts propagate from the
+	// host, and both ways (the source must be a slave or shared mount).
+	Options []string
 }
 
 // Resources are the cgroup values of one container (zero = unset).
@@ -93,6 +97,27 @@ type ContainerSpec struct {
 	RunAsUser  *int64
 	RunAsGroup *int64
 
+	// The process's groups: its primary group, then (unless
+	// StrictSupplementalGroups) the groups the image's /etc/group lists its
+	// user in, then SupplementalGroups (fsGroup first, then the pod's
+	// supplementalGroups).
+	SupplementalGroups       []int64
+	StrictSupplementalGroups bool
+
+	// Privileged: every capability the agent has, every host device, no
+	// masked or read-only /proc and /sys paths, no seccomp.
+	Privileged bool
+	// Capabilities added to and dropped from the runtime's default set,
+	// named as in Kubernetes ("NET_ADMIN", without CAP_); "ALL" adds or drops
+	// all of them before the others are applied.
+	AddCapabilities  []string
+	DropCapabilities []string
+	NoNewPrivileges  bool   // no_new_privs: setuid binaries and file capabilities grant nothing
+	ReadOnlyRootfs   bool   // the root filesystem is mounted read-only
+	Seccomp          string // "" (unconfined), SeccompRuntimeDefault, or the path of a JSON profile
+	HostPID          bool   // the host's PID namespace instead of a new one
+	Sysctls          map[string]string
+
 	Mounts      []Mount
 	Sandbox     Sandbox
 	Hostname    string
@@ -106,6 +131,9 @@ type ContainerSpec struct {
 	// agent restarts.
 	LogPath string
 }
+
+// SeccompRuntimeDefault is ContainerSpec.Seccomp for the runtime's default profile.
+const SeccompRuntimeDefault = "runtime/default"
 
 // State of a container instance in the runtime.
 type State int

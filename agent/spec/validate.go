@@ -83,15 +83,9 @@ func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
 			allErrs = append(allErrs, field.Invalid(fld.Child("subdomain"), spec.Subdomain, msg))
 		}
 	}
-	if sc := spec.SecurityContext; sc != nil {
-		allErrs = append(allErrs, validateIDs(sc.RunAsUser, sc.RunAsGroup, fld.Child("securityContext"))...)
-		if sc.FSGroup != nil {
-			allErrs = append(allErrs, validateGroupID(*sc.FSGroup, fld.Child("securityContext", "fsGroup"))...)
-		}
-		for i, g := range sc.SupplementalGroups {
-			allErrs = append(allErrs, validateGroupID(g, fld.Child("securityContext", "supplementalGroups").Index(i))...)
-		}
-	}
+	allErrs = append(allErrs, validateDNS(spec, fld)...)
+	allErrs = append(allErrs, validatePodSecurityContext(spec, fld.Child("securityContext"))...)
+	allErrs = append(allErrs, validatePodFields(spec, fld)...)
 	allErrs = append(allErrs, metavalidation.ValidateLabels(spec.NodeSelector, fld.Child("nodeSelector"))...)
 	allErrs = append(allErrs, validateTolerations(spec.Tolerations, fld.Child("tolerations"))...)
 	if spec.Affinity != nil {

@@ -99,10 +99,8 @@ func validateContainer(c *v1.Container, isInit bool, spec *v1.PodSpec, volumes s
 	if len(c.VolumeDevices) > 0 {
 		allErrs = append(allErrs, field.Forbidden(fld.Child("volumeDevices"), "not supported by miniagent"))
 	}
-	if sc := c.SecurityContext; sc != nil {
-		allErrs = append(allErrs, validateIDs(sc.RunAsUser, sc.RunAsGroup, fld.Child("securityContext"))...)
-	}
-	return allErrs
+	allErrs = append(allErrs, validateSecurityContext(c.SecurityContext, fld.Child("securityContext"))...)
+	return append(allErrs, validateContainerFields(c, spec.HostNetwork, fld)...)
 }
 
 func validatePort(p v1.ContainerPort, hostNetwork bool, names sets.Set[string], fld *field.Path) field.ErrorList {

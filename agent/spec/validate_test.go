@@ -19,7 +19,16 @@ spec:
   hostname: web
   activeDeadlineSeconds: 600
   nodeSelector: {kubernetes.io/os: linux}
-  securityContext: {runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000}
+  priorityClassName: system-node-critical
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 1000
+    fsGroup: 2000
+    supplementalGroups: [3000]
+    supplementalGroupsPolicy: Merge
+    fsGroupChangePolicy: OnRootMismatch
+    seccompProfile: {type: RuntimeDefault}
+    sysctls: [{name: net.ipv4.ping_group_range, value: "0 2000"}, {name: kernel/shm_rmid_forced, value: "1"}]
   tolerations:
   - {key: dedicated, operator: Equal, value: web, effect: NoSchedule}
   - {operator: Exists}
@@ -63,12 +72,20 @@ spec:
       valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
     - name: MEM
       valueFrom: {resourceFieldRef: {resource: limits.memory}}
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
+      runAsNonRoot: true
+      procMount: Default
+      appArmorProfile: {type: Unconfined}
+      seccompProfile: {type: Localhost, localhostProfile: profiles/app.json}
     volumeMounts:
-    - {name: cache, mountPath: /cache}
-    - {name: host, mountPath: /host, readOnly: true}
+    - {name: cache, mountPath: /cache, bindMountOptions: [noexec, nosuid]}
+    - {name: host, mountPath: /host, readOnly: true, recursiveReadOnly: IfPossible, mountPropagation: None}
   volumes:
   - name: cache
-    emptyDir: {sizeLimit: 1Gi}
+    emptyDir: {medium: Memory, sizeLimit: 1Gi, mode: 0750}
   - name: host
     hostPath: {path: /var/log, type: Directory}
 `

@@ -58,6 +58,7 @@ func validateVolumeSource(src *v1.VolumeSource, fld *field.Path) field.ErrorList
 		if l := src.EmptyDir.SizeLimit; l != nil && l.Sign() < 0 {
 			allErrs = append(allErrs, field.Invalid(fld.Child("emptyDir", "sizeLimit"), l.String(), isNegativeErrorMsg))
 		}
+		allErrs = append(allErrs, validateEmptyDirFields(src.EmptyDir, fld.Child("emptyDir"))...)
 	case src.HostPath != nil:
 		hp := src.HostPath
 		p := fld.Child("hostPath", "path")

@@ -61,8 +61,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 
 // SpecOpts are the OCI spec options for spec on top of img, in order: image
 // config (entrypoint, cmd, env, working dir, user), then the Kubernetes
-// command/args (ic is img's config), env, working dir, user/group, namespaces, hostname, mounts,
-// cgroup, resources and oom_score_adj.
+// command/args (ic is img's config), env, working dir, user/group, the
+// security options (groups, capabilities, privileged, no_new_privs,
+// read-only root, seccomp, sysctls), namespaces, hostname, mounts (and the
+// propagation they ask for), cgroup, resources and oom_score_adj.
 func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -82,6 +84,7 @@ func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec)
 	case spec.RunAsGroup != nil:
 		opts = append(opts, withGID(uint32(*spec.RunAsGroup)))
 	}
+	opts = append(opts, securityOpts(ic, spec)...)
 	// Network: the sandbox's namespace, or the host's. With the host's
 	// network the UTS namespace is the host's too (as the kubelet does), so
 	// no hostname is set; otherwise every container gets its own UTS.
@@ -98,9 +101,13 @@ func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec)
 	} else {
 		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
 	}
-	// PID and mount namespaces: new per container (the default spec's).
+	// PID namespace: the host's for hostPID, else new per container (the
+	// default spec's), as is the mount namespace.
+	if spec.HostPID {
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
 	if len(spec.Mounts) > 0 {
-		opts = append(opts, oci.WithMounts(ociMounts(spec.Mounts)))
+		opts = append(opts, oci.WithMounts(ociMounts(spec.Mounts)), withPropagation(spec.Mounts))
 	}
 	if spec.CgroupsPath != "" {
 		opts = append(opts, oci.WithCgroup(spec.CgroupsPath))

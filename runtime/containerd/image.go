@@ -83,6 +83,7 @@ func (r *Runtime) imageInfo(ctx context.Context, img client.Image) (runtime.Imag
 		return info, classify(fmt.Errorf("image %q config: %w", img.Name(), err))
 	}
 	info.StopSignal = spec.Config.StopSignal
+	info.User = spec.Config.User
 	if size, err := img.Size(ctx); err == nil {
 		info.Size = size
 	}

@@ -292,10 +292,13 @@ func TestAdmissionHostPorts(t *testing.T) {
 	port := func(p int, proto string) string {
 		return fmt.Sprintf("ports:\n- containerPort: %d\n  hostPort: %d\n  protocol: %s", p, p, proto)
 	}
-	apply(t, admPod("adm-port-a", "", "", port(18080, "TCP")))
+	// Host ports only reach a pod with hostNetwork (miniagent rejects them
+	// elsewhere); the containers do not listen, admission alone decides.
+	const hostNet = "hostNetwork: true"
+	apply(t, admPod("adm-port-a", "", hostNet, port(18080, "TCP")))
 	waitRunning(t, "adm-port-a")
-	apply(t, admPod("adm-port-b", "", "", port(18080, "TCP")))
+	apply(t, admPod("adm-port-b", "", hostNet, port(18080, "TCP")))
 	wantRejected(t, "adm-port-b", "NodePorts", rejectedMessage("NodePorts", "node(s) didn't have free ports for the requested pod ports"))
-	apply(t, admPod("adm-port-udp", "", "", port(18080, "UDP")))
+	apply(t, admPod("adm-port-udp", "", hostNet, port(18080, "UDP")))
 	waitRunning(t, "adm-port-udp")
 }
