@@ -55,6 +55,9 @@ type ManagerConfig struct {
 	// nil means the agent cannot tell, and Run waits the full 30 s.
 	PodCleanedUp func(podUID string) bool
 	Log          *slog.Logger
+	// Evicted, if set, is told the signal of each eviction Evict accepted
+	// (kubelet_evictions).
+	Evicted func(signal Signal)
 }
 
 // Manager is the memory eviction manager.
@@ -177,6 +180,9 @@ func (m *Manager) synchronize() (*v1.Pod, error) {
 		}
 		msg := Message(&t, &o, p)
 		if m.cfg.Evict(string(p.Pod.UID), msg) {
+			if m.cfg.Evicted != nil {
+				m.cfg.Evicted(t.Signal)
+			}
 			m.cfg.Log.Info("evicted pod", "pod", p.Pod.Namespace+"/"+p.Pod.Name, "signal", t.Signal, "message", msg)
 			return p.Pod, nil
 		}
