@@ -35,6 +35,10 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 // Handler returns the HTTP handler, for serving on another listener.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Handle serves h at pattern (e.g. "GET /metrics") beside the API's own
+// routes. Call it before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 func (s *Server) routes() {
 	const ns = "/api/v1/namespaces/{ns}"
 	s.mux.HandleFunc("GET /api/v1/pods", s.listPods)
