@@ -206,6 +206,7 @@ func (w *podWorker) createSandbox(ctx context.Context) error {
 		return err
 	}
 	w.rec.Sandbox = &sb
+	a.opts.Metrics.PodSandboxCreated()
 	if w.rec.StartTime.IsZero() {
 		w.rec.StartTime = a.clock.Now()
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/eviction"
+	"github.com/miniagent/miniagent/agent/metrics"
 	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/cgroups"
 	"github.com/miniagent/miniagent/oom"
@@ -42,6 +43,8 @@ type Options struct {
 	// (default 10 s); HealthPeriod how often the runtime is checked (default 1 s).
 	ResyncPeriod time.Duration
 	HealthPeriod time.Duration
+	// Metrics records the agent's metrics (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Agent runs pods. Create it with New, then call Run.
@@ -110,6 +113,7 @@ func New(opts Options) (*Agent, error) {
 		taintsChanged: make(chan struct{}, 1),
 		ready:         make(chan struct{}),
 	}
+	a.instrument()
 	node, err := newNodeInfo(opts.Node, opts.Clock)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/miniagent/miniagent/agent/metrics"
 	"github.com/miniagent/miniagent/runtime"
 	"github.com/miniagent/miniagent/runtime/fake"
 )
@@ -26,6 +27,7 @@ type harness struct {
 	done    chan struct{}
 	root    string
 	maxPods int
+	metrics *metrics.Metrics
 }
 
 func newHarness(t *testing.T) *harness {
@@ -43,6 +45,7 @@ func (h *harness) start() {
 		Runtime: h.rt, Clock: h.clock, Log: slog.New(slog.DiscardHandler),
 		RootDir: h.root, PodLogsDir: h.root + "/logs", CgroupRoot: "test",
 		Node: NodeConfig{Name: "node1", MaxPods: h.maxPods}, HealthPeriod: time.Hour,
+		Metrics: h.metrics,
 	})
 	if err != nil {
 		h.t.Fatal(err)

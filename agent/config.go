@@ -34,6 +34,7 @@ func (a *Agent) addPodLocked(pod *v1.Pod, source string) (*podWorker, error) {
 	}
 	rec := &podRecord{Pod: pod, Source: source, Containers: map[string]*containerRecord{}, StartTime: a.clock.Now()}
 	a.admitLocked(rec, a.activePodsLocked())
+	a.opts.Metrics.PodAdded(pod.UID, rec.StartTime)
 	w := newPodWorker(a, rec, after, false)
 	w.desired = pod.DeepCopy()
 	if err := a.persistDesiredLocked(w); err != nil {
@@ -98,6 +99,7 @@ func (a *Agent) forget(uid types.UID) {
 		a.notifyLocked("DELETED", last)
 	}
 	a.events.forget(uid)
+	a.opts.Metrics.ForgetPod(uid, w.desired.Namespace, w.desired.Name)
 }
 
 // applySourceUpdate reconciles the complete pod set of one source.

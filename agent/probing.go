@@ -21,11 +21,13 @@ type proberAPI interface {
 // KillForProbe, Event and the onChange callback, each a request to the
 // pod's worker.
 func (a *Agent) startProber() {
-	a.prober = probes.NewManager(a.rt, a.clock, probeEvents{a}, a, func(podUID string) {
+	m := probes.NewManager(a.rt, a.clock, probeEvents{a}, a, func(podUID string) {
 		if w := a.worker(types.UID(podUID)); w != nil {
 			w.poke()
 		}
 	}, a.log)
+	a.observeProbes(m)
+	a.prober = m
 }
 
 // probeTarget describes a running instance to the prober.

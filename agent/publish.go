@@ -24,6 +24,7 @@ type podSnapshot struct {
 	cgroups  map[string]string // running container → its cgroup path
 	logs     map[string]containerLogs
 	ids      []string // runtime container IDs the pod may hold
+	held     runtimeHeld
 }
 
 // containerLogs are the log files of a container's newest two instances.
@@ -65,6 +66,7 @@ func (w *podWorker) render() *podSnapshot {
 		cgroups:  map[string]string{},
 		logs:     map[string]containerLogs{},
 		ids:      rec.runtimeIDs(),
+		held:     heldBy(rec),
 	}
 	for name, c := range rec.Containers {
 		if c.Current.running() {
@@ -84,6 +86,7 @@ func (w *podWorker) publish() {
 	s := w.render()
 	w.snap.Store(s)
 	a := w.a
+	a.opts.Metrics.ObservePod(s.pod, a.clock.Now())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.workers[w.uid] != w {

@@ -71,6 +71,7 @@ func (a *Agent) startEviction(ctx context.Context) {
 	cfg.ListPods = a.evictionStats
 	cfg.Evict = a.evictForPressure
 	cfg.PodCleanedUp = a.podCleanedUp
+	cfg.Evicted = a.countEviction
 	m := eviction.NewManager(cfg)
 	a.mu.Lock()
 	a.evictor = m

@@ -160,6 +160,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 	}
 	c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}
 	a.events.normal(pod, "Started", "Started container "+name)
+	a.opts.Metrics.ContainerStarted(isInit)
 	w.probing[inst.ID] = true
 	a.watchProbes(rec, name, inst)
 	return true
@@ -196,6 +197,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Containe
 	a.events.normal(pod, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 	start := a.clock.Now()
 	info, err := a.rt.PullImage(ctx, ref)
+	a.opts.Metrics.ImagePulled(pod.UID, start, a.clock.Now())
 	if err != nil {
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 		a.events.warn(pod, "Failed", msg)

@@ -39,6 +39,7 @@ type podWorker struct {
 	rec            *podRecord
 	needReconcile  bool            // the runtime state of the instances is to be read
 	probing        map[string]bool // instance IDs registered with the prober
+	synced         bool            // a sync ran (metrics: create, then update or sync)
 	lastCheckpoint []byte
 
 	snap atomic.Pointer[podSnapshot]
@@ -114,6 +115,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	a := w.a
 	rec := w.rec
 	in := w.take()
+	defer w.observeSync(w.syncOperation(in), a.clock.Now())
 	w.applyRequests(in)
 	if in.reconcile {
 		w.needReconcile = true
@@ -259,6 +261,7 @@ func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, re
 	}
 	if in.OOMKilled {
 		a.events.warn(w.rec.Pod, "OOMKilling", "Memory cgroup out of memory: Killed process in container "+c.Name)
+		a.opts.Metrics.ContainerOOMKilled(w.rec.Pod.Namespace, w.rec.Pod.Name, c.Name)
 	}
 	w.unregisterProbes(id)
 }
