@@ -17,6 +17,7 @@ import (
 	"github.com/miniagent/miniagent/agent"
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/eviction"
+	"github.com/miniagent/miniagent/agent/metrics"
 	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/runtime/containerd"
 )
@@ -32,6 +33,7 @@ type daemonFlags struct {
 	minReclaim                               string
 	evictionPeriod, pressurePeriod           time.Duration
 	maxPods                                  int
+	metricsBindAddress                       string
 }
 
 func runDaemon(args []string) int {
@@ -49,6 +51,7 @@ func runDaemon(args []string) int {
 	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
 	fs.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "number of pods that can run on this node")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", "", "host:port to serve /metrics over TCP too (default off; an empty host is 127.0.0.1; a non-loopback host is served with a warning)")
 	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
 	fs.StringVar(&f.systemReserved, "system-reserved", "", "resources reserved for the system, e.g. memory=1Gi,cpu=500m")
 	fs.StringVar(&f.enforce, "enforce-node-allocatable", "pods", "\"pods\" limits the top-level pods cgroup to capacity - reserved; \"none\" does not")
@@ -78,6 +81,12 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
 	}
+	if f.metricsBindAddress != "" {
+		if _, _, err := metrics.BindAddress(f.metricsBindAddress); err != nil {
+			fmt.Fprintln(os.Stderr, "error: --metrics-bind-address:", err)
+			return 2
+		}
+	}
 	if err := daemon(f, taints, res, log); err != nil {
 		log.Error("daemon failed", "err", err)
 		return 1
@@ -103,10 +112,11 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		return err
 	}
 	defer rt.Close()
+	m := metrics.New()
 	a, err := agent.New(agent.Options{
 		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
 		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
-		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction,
+		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction, Metrics: m,
 	})
 	if err != nil {
 		return err
@@ -116,6 +126,18 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		srcs = append(srcs, sources.NewFileSource(f.manifestDir, a.NodeName(), log))
 	}
 	srv := api.NewServer(a, log)
+	srv.Handle("GET /metrics", m.Handler())
+	if f.metricsBindAddress != "" {
+		ln, err := metrics.Listen(f.metricsBindAddress, log)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := m.Serve(ctx, ln, log); err != nil {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		// The API answers only once the checkpointed pods are restored.
