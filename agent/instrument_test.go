@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"strings"
 	"testing"
@@ -162,6 +163,7 @@ func TestMetricsOfAPodsLife(t *testing.T) {
 		ListPods: func() []eviction.PodStats { return []eviction.PodStats{{Pod: h.pod("web"), WorkingSet: 200 * mi}} },
 		Evict:    h.a.evictForPressure,
 		Evicted:  h.a.countEviction,
+		Log:      slog.New(slog.DiscardHandler),
 	})
 	if got, err := em.Synchronize(); err != nil || got != uid {
 		t.Fatalf("eviction step evicted %q (%v), want %s", got, err, uid)
