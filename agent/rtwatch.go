@@ -16,6 +16,15 @@ func (a *Agent) watchRuntimeEvents(ctx context.Context) {
 		// An OOM event alone proves nothing about this container (on v1 it
 		// fires for every cgroup under the one out of memory): the kill is
 		// decided at exit from the container cgroup's own oom_kill counter.
+		if ev.Type == runtime.EventResync {
+			// Exits may have been missed while the stream was down.
+			a.mu.Lock()
+			for _, w := range a.workers {
+				w.requestReconcile()
+			}
+			a.mu.Unlock()
+			continue
+		}
 		if ev.Type != runtime.EventExit {
 			continue
 		}

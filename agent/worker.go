@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	for name, wt := range acts.Waiting {
 		wt := wt
 		rec.Containers[name].Waiting = &wt
+		w.backOffEvent(name, wt)
 	}
 	if acts.Terminal != "" && rec.Terminal == "" {
 		rec.Terminal = acts.Terminal
@@ -199,6 +201,18 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	w.checkpoint()
 	w.publish()
 	return wakeAt, false
+}
+
+// backOffEvent records kubelet's BackOff warning for a container held
+// back by its crash-loop or image-pull back-off.
+func (w *podWorker) backOffEvent(name string, wt waiting) {
+	pod := w.rec.Pod
+	switch wt.Reason {
+	case ReasonCrashLoopBackOff:
+		w.a.events.warn(pod, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s", name, podFullName(pod)))
+	case ReasonImagePullBackOff:
+		w.a.events.normal(pod, "BackOff", wt.Message)
+	}
 }
 
 // killOverride is the grace period a stop of the pod's containers uses

@@ -310,3 +310,36 @@ func TestStatusNeverShowsCreatingOnceRun(t *testing.T) {
 		t.Fatalf("saw ran=%v restartCount=%d", ran, lastCount)
 	}
 }
+
+func TestExitMissedByTheEventStreamIsFoundOnResync(t *testing.T) {
+	h := newHarness(t)
+	h.apply(podYAML("lost", "Always", nil, "app"))
+	id := h.waitRunning("lost", "app")
+	if err := h.rt.LoseExit(id, 2, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.rt.Resync()
+	h.eventually("restart after the resync", func() bool {
+		cs := h.pod("lost").Status.ContainerStatuses[0]
+		return cs.RestartCount == 1 && cs.LastTerminationState.Terminated != nil && cs.LastTerminationState.Terminated.ExitCode == 2
+	})
+}
+
+func TestBackOffEvent(t *testing.T) {
+	h := newHarness(t)
+	p := h.apply(podYAML("bo", "Always", nil, "app"))
+	id := h.waitRunning("bo", "app")
+	_ = h.rt.Exit(id, 1, h.clock.Now())
+	h.eventually("first restart", func() bool { n := h.containerID("bo", "app"); return n != id && n != "" })
+	id = h.waitRunning("bo", "app")
+	_ = h.rt.Exit(id, 1, h.clock.Now())
+	want := fmt.Sprintf("Back-off restarting failed container app in pod bo_default(%s)", p.UID)
+	h.eventually("BackOff event", func() bool {
+		for _, e := range h.a.events.list(p.UID) {
+			if e.Reason == "BackOff" && e.Type == v1.EventTypeWarning && e.Message == want {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -177,6 +177,9 @@ type EventType int
 const (
 	EventExit EventType = iota + 1 // the container's main process exited
 	EventOOM                       // the kernel OOM killer acted in the container's cgroup
+	// EventResync: the event stream was re-established after a break;
+	// events in the gap may be lost, so the caller re-reads its containers.
+	EventResync
 )
 
 // Event is a container event. Exec'd processes never produce events.

@@ -28,8 +28,8 @@ func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 	go func() {
 		defer close(out)
 		backoff := eventsMinBackoff
-		for ctx.Err() == nil {
-			got := r.subscribeOnce(ctx, out)
+		for renewed := false; ctx.Err() == nil; renewed = true {
+			got := r.subscribeOnce(ctx, out, renewed)
 			if ctx.Err() != nil {
 				return
 			}
@@ -51,13 +51,21 @@ func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 
 // subscribeOnce forwards events until the subscription fails or ctx ends.
 // It reports whether any event arrived (the connection was healthy).
-func (r *Runtime) subscribeOnce(ctx context.Context, out chan<- runtime.Event) bool {
+// A renewed subscription first sends an EventResync.
+func (r *Runtime) subscribeOnce(ctx context.Context, out chan<- runtime.Event, renewed bool) bool {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ns := r.opts.Namespace
 	msgs, errs := r.client.Subscribe(sctx,
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, ns),
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, ns))
+	if renewed {
+		select {
+		case out <- runtime.Event{Type: runtime.EventResync, At: time.Now()}:
+		case <-ctx.Done():
+			return false
+		}
+	}
 	got := false
 	for {
 		select {

@@ -184,6 +184,26 @@ func (r *Runtime) exitLocked(c *Container, code int32, at time.Time) {
 	r.emitLocked(runtime.Event{Type: runtime.EventExit, ContainerID: c.ID, ExitCode: code, At: at})
 }
 
+// LoseExit makes the running container id exit without an event, as if
+// the event stream had been down; Resync then tells subscribers.
+func (r *Runtime) LoseExit(id string, code int32, at time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok || c.Removed || c.State != runtime.StateRunning {
+		return fmt.Errorf("container %q: not running", id)
+	}
+	c.State, c.ExitCode, c.FinishedAt, c.Pid = runtime.StateExited, code, at, 0
+	return nil
+}
+
+// Resync emits an EventResync: the event stream was re-established.
+func (r *Runtime) Resync() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emitLocked(runtime.Event{Type: runtime.EventResync, At: r.clock.Now()})
+}
+
 // Calls returns the log of calls that change something, in order, e.g.
 // "pull busybox", "sandbox uid1", "create c1", "start c1", "exec c1 sh -c true",
 // "stop c1", "remove c1", "remove-sandbox uid1". Failed calls are logged too.
