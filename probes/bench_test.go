@@ -157,6 +157,11 @@ func cpuTime() time.Duration {
 func benchProbe(b *testing.B, p *v1.Probe, nsPath string) {
 	h := &handlers{}
 	t := &Target{PodIP: "127.0.0.1", NetNSPath: nsPath, Container: &v1.Container{Name: "web"}}
+	if nsPath != "" {
+		// As a Manager does for the pods it probes.
+		netns.hold(nsPath)
+		defer netns.release(nsPath)
+	}
 	ctx := context.Background()
 	if out, msg, err := h.probe(ctx, Readiness, t, p); err != nil || out != outcomeSuccess {
 		b.Fatalf("probe: (%v, %q, %v)", out, msg, err)

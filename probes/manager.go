@@ -27,6 +27,7 @@ type Manager struct {
 type instance struct {
 	target  Target
 	workers map[ProbeType]*worker
+	netns   string // pod namespace held open for its network probes, or ""
 	// Guarded by Manager.mu.
 	started bool // startup probe succeeded, or there is none
 	ready   bool // readiness probe succeeded, or there is none
@@ -75,6 +76,9 @@ func (m *Manager) AddContainer(t Target) {
 	for kind, p := range map[ProbeType]*v1.Probe{Startup: c.StartupProbe, Liveness: c.LivenessProbe, Readiness: c.ReadinessProbe} {
 		if p != nil {
 			inst.workers[kind] = newWorker(m, inst, kind, p)
+			if t.NetNSPath != "" && p.Exec == nil {
+				inst.netns = t.NetNSPath
+			}
 		}
 	}
 
@@ -84,6 +88,9 @@ func (m *Manager) AddContainer(t Target) {
 		return
 	}
 	m.containers[t.ContainerID] = inst
+	if inst.netns != "" {
+		netns.hold(inst.netns)
+	}
 	for _, w := range inst.workers {
 		m.wg.Add(1)
 		go func() {
@@ -153,9 +160,13 @@ func (m *Manager) Ready(containerID string) bool {
 	return inst != nil && inst.started && inst.ready
 }
 
+// stop stops the workers of an instance just taken out of Manager.containers.
 func (inst *instance) stop() {
 	for _, w := range inst.workers {
 		w.stop()
+	}
+	if inst.netns != "" {
+		netns.release(inst.netns)
 	}
 }
 
