@@ -12,18 +12,19 @@ import (
 // A socket belongs to the network namespace of the thread that created it,
 // for its whole life, whichever thread later connects, reads or writes it.
 // So a network probe only needs its socket *created* inside the pod's
-// namespace: a short-lived goroutine locks its thread, enters the pod's
+// namespace: the probing goroutine locks its thread, enters the pod's
 // namespace, lets the dialer create the socket, and goes back to the
-// agent's namespace before the connect (net.Dialer's Control hook runs
-// between the two); the connect and all I/O then run as usual.
+// agent's namespace and unlocks before the connect (net.Dialer's Control
+// hook runs between the two); the connect and all I/O then run as usual.
 //
-// What made that expensive before was not setns but opening both
-// namespace files for every probe. An nsFiles keeps the pod's namespace
-// file open while a Manager holds its path (an instance with network probes
-// runs in that pod); the agent's own namespace is opened once. Measured
-// alternative: one long-lived locked thread per namespace making sockets on
-// request costs a cross-thread handoff per socket, several times a pair of
-// setns calls on this machine.
+// Entering and leaving costs two setns calls. What made the old dial
+// expensive was everything around them: a new goroutine per dial (which
+// wakes a second thread) and opening both namespace files every time. An
+// nsFiles keeps a pod's namespace file open while a Manager holds its path
+// (an instance with network probes runs in that pod); the agent's own
+// namespace is opened once. Measured and rejected: one long-lived locked
+// thread per namespace making sockets on request; handing each request to
+// that thread and back cost several times the two setns calls.
 
 // netns serves every network probe of the process.
 var netns = &nsFiles{held: map[string]*nsFile{}}
