@@ -2,7 +2,9 @@ package probes
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
@@ -17,6 +19,12 @@ type Manager struct {
 	onChange func(podUID string)
 	log      *slog.Logger
 	prober   prober
+	start    time.Time      // when the Manager was made; see firstDue
+	rand     func() float64 // in [0, 1), for the start jitter
+	// execSlots holds a token per exec probe running; its capacity is the
+	// exec concurrency bound.
+	execSlots chan struct{}
+	stats     schedStats
 
 	mu         sync.Mutex
 	containers map[string]*instance // by container ID
@@ -36,23 +44,30 @@ type instance struct {
 // NewManager returns a Manager whose exec probes go through exec. events,
 // killer, onChange and log may be nil. onChange is called from worker
 // goroutines with no lock held; like KillForProbe it must not call Stop.
+// Options, e.g. WithExecConcurrency, are optional.
 func NewManager(exec Execer, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
-	onChange func(podUID string), log *slog.Logger) *Manager {
-	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log)
+	onChange func(podUID string), log *slog.Logger, opts ...Option) *Manager {
+	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log, opts...)
 }
 
 func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
-	onChange func(podUID string), log *slog.Logger) *Manager {
+	onChange func(podUID string), log *slog.Logger, opts ...Option) *Manager {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{
+	m := &Manager{
 		clock: clk, events: events, killer: killer, onChange: onChange, log: log,
 		prober: p, containers: map[string]*instance{},
+		start: clk.Now(), rand: rand.Float64,
+		execSlots: make(chan struct{}, DefaultExecConcurrency()),
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // AddContainer starts the workers for a newly started container instance:
