@@ -33,9 +33,9 @@ type Manager struct {
 
 // instance is the probe state of one container instance.
 type instance struct {
-	target  Target
-	workers map[ProbeType]*worker
-	netns   string // pod namespace held open for its network probes, or ""
+	target    Target
+	workers   map[ProbeType]*worker
+	netnsPath string // pod namespace held open for its network probes, or ""
 	// Guarded by Manager.mu.
 	started bool // startup probe succeeded, or there is none
 	ready   bool // readiness probe succeeded, or there is none
@@ -92,7 +92,7 @@ func (m *Manager) AddContainer(t Target) {
 		if p != nil {
 			inst.workers[kind] = newWorker(m, inst, kind, p)
 			if t.NetNSPath != "" && p.Exec == nil {
-				inst.netns = t.NetNSPath
+				inst.netnsPath = t.NetNSPath
 			}
 		}
 	}
@@ -103,8 +103,8 @@ func (m *Manager) AddContainer(t Target) {
 		return
 	}
 	m.containers[t.ContainerID] = inst
-	if inst.netns != "" {
-		netns.hold(inst.netns)
+	if inst.netnsPath != "" {
+		netns.hold(inst.netnsPath)
 	}
 	for _, w := range inst.workers {
 		m.wg.Add(1)
@@ -180,8 +180,8 @@ func (inst *instance) stop() {
 	for _, w := range inst.workers {
 		w.stop()
 	}
-	if inst.netns != "" {
-		netns.release(inst.netns)
+	if inst.netnsPath != "" {
+		netns.release(inst.netnsPath)
 	}
 }
 
