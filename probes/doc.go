@@ -42,9 +42,10 @@
 // starts once the exec process started). Here the probe's timeout starts
 // when the probe starts running, after it got its exec slot: the runtime's
 // Exec is called only then and, as in containerd, times the command from
-// the start of its process. Time spent waiting for a slot therefore never
-// fails a probe, and it is not part of the probe's latency; it is measured
-// on its own. A worker whose probe (wait included) runs past its next tick
+// the start of its process; a runtime call that hangs fails the probe
+// after timeoutSeconds plus 2 min, the kubelet's slack. Time spent waiting
+// for a slot therefore never fails a probe, and it is not part of the
+// probe's latency; it is measured on its own. A worker whose probe (wait included) runs past its next tick
 // skips the ticks it missed, as the kubelet's ticker does, and probes on the
 // next one.
 //
