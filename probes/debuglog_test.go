@@ -66,6 +66,7 @@ func TestProbeDebugLine(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, rec, clk := newScriptProber(), &recorder{}, clocktesting.NewFakeClock(t0)
 	m := newManager(p, clk, rec, rec, rec.onChange, log)
+	m.start = t0.Add(-time.Hour) // up for an hour: no start jitter (see firstDue)
 	t.Cleanup(m.Stop)
 	p.set(Readiness, ok, fail)
 	c := &v1.Container{Name: "web", ReadinessProbe: execProbe(v1.Probe{PeriodSeconds: 10, InitialDelaySeconds: 5})}

@@ -1,6 +1,8 @@
 package probes
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,31 +22,32 @@ import (
 // probeHTTP GETs the probe's URL from the pod's network namespace. 200–399
 // is success; a redirect to another host is not followed and counts as
 // success with a warning; anything else, and any transport error, fails.
+//
+// It does what the kubelet's http.Client (DisableKeepAlives, no
+// compression, Timeout = timeoutSeconds, same-host redirects only) does on
+// the wire, without an http.Transport: one new connection per request,
+// written with Request.Write ("Connection: close") and read with
+// ReadResponse. timeout bounds the whole probe, redirects included.
 func probeHTTP(ctx context.Context, nsPath, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
 	req, err := newHTTPRequest(ctx, host, port, a)
 	if err != nil {
 		return 0, "", err
 	}
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dial(ctx, nsPath, network, addr)
-		},
-		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true},
-		DisableKeepAlives:  true,
-		DisableCompression: true,
-		Proxy:              nil,
+	if err := validHeader(req.Header); err != nil {
+		return outcomeFailure, (&url.Error{Op: "Get", URL: req.URL.String(), Err: err}).Error(), nil
 	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: timeout, CheckRedirect: sameHostRedirects}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 
-	res, err := client.Do(req)
+	res, body, err := getFollowingRedirects(tctx, nsPath, req)
 	if err != nil {
 		return outcomeFailure, err.Error(), nil // timeouts and refused connections are failures
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxOutput))
-	if err != nil {
-		return outcomeFailure, "", err
+	if res.bodyErr != nil {
+		if timedOut(tctx, res.bodyErr) {
+			res.bodyErr = errors.New("context deadline exceeded (Client.Timeout or context cancellation while reading body)")
+		}
+		return outcomeFailure, "", res.bodyErr
 	}
 	if res.StatusCode >= http.StatusOK && res.StatusCode < http.StatusBadRequest {
 		if res.StatusCode >= http.StatusMultipleChoices {
@@ -54,6 +58,181 @@ func probeHTTP(ctx context.Context, nsPath, host string, port int, a *v1.HTTPGet
 	// Like the kubelet, never show the response body in a failure.
 	return outcomeFailure, fmt.Sprintf("HTTP probe failed with statuscode: %d", res.StatusCode), nil
 }
+
+// response is a response whose body (its first maxOutput bytes) was read.
+type response struct {
+	*http.Response
+	bodyErr error // reading the body failed
+}
+
+// getFollowingRedirects sends req and follows redirects the way http.Client
+// does for a GET with sameHostRedirects as its CheckRedirect. Errors are
+// *url.Error, worded like the client's.
+func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request) (response, []byte, error) {
+	reqs := []*http.Request{}
+	for {
+		reqs = append(reqs, req)
+		res, body, err := roundTrip(ctx, nsPath, req)
+		if err != nil {
+			if timedOut(ctx, err) {
+				var op *net.OpError
+				if !errors.As(err, &op) || op.Op != "dial" {
+					err = context.DeadlineExceeded
+				}
+				err = timeoutError(err.Error() + " (Client.Timeout exceeded while awaiting headers)")
+			}
+			return response{}, nil, &url.Error{Op: "Get", URL: req.URL.String(), Err: err}
+		}
+		loc := res.Header.Get("Location")
+		if !isRedirect(res.StatusCode) || loc == "" {
+			return res, body, nil
+		}
+		u, err := req.URL.Parse(loc)
+		if err != nil {
+			return response{}, nil, &url.Error{Op: "Get", URL: req.URL.String(),
+				Err: fmt.Errorf("failed to parse Location header %q: %v", loc, err)}
+		}
+		next := &http.Request{Method: http.MethodGet, URL: u, Header: reqs[0].Header.Clone(), Close: true}
+		if req.Host != "" && req.Host != req.URL.Host {
+			// A custom Host header survives a relative redirect.
+			if lu, _ := url.Parse(loc); lu != nil && !lu.IsAbs() {
+				next.Host = req.Host
+			}
+		}
+		if ref := referer(req.URL, u, next.Header.Get("Referer")); ref != "" {
+			next.Header.Set("Referer", ref)
+		}
+		next = next.WithContext(ctx)
+		if err := sameHostRedirects(next, reqs); err != nil {
+			if errors.Is(err, http.ErrUseLastResponse) {
+				return res, body, nil
+			}
+			return response{}, nil, &url.Error{Op: "Get", URL: loc, Err: err}
+		}
+		req = next
+	}
+}
+
+// roundTrip sends req over a new connection made in the namespace at nsPath
+// and reads the response head and up to maxOutput bytes of its body.
+func roundTrip(ctx context.Context, nsPath string, req *http.Request) (response, []byte, error) {
+	conn, err := dial(ctx, nsPath, "tcp", hostPort(req.URL))
+	if err != nil {
+		return response{}, nil, err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	// Cancelling ctx (the worker stops) aborts blocked I/O.
+	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })()
+
+	if req.URL.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: req.URL.Hostname()})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return response{}, nil, err
+		}
+		conn = tc
+	}
+	var wire bytes.Buffer
+	if err := req.Write(&wire); err != nil {
+		return response{}, nil, err
+	}
+	if _, err := conn.Write(wire.Bytes()); err != nil {
+		return response{}, nil, err
+	}
+	br := bufio.NewReader(conn)
+	var res *http.Response
+	for informational := 0; ; informational++ {
+		if res, err = http.ReadResponse(br, req); err != nil {
+			return response{}, nil, err
+		}
+		// Like the Transport, skip 1xx responses other than 101.
+		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if informational == 4 {
+			return response{}, nil, errors.New("net/http: too many 1xx informational responses")
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxOutput))
+	return response{Response: res, bodyErr: err}, body, nil
+}
+
+// timedOut tells whether err came from running out of ctx's time: the
+// connection's deadline (set to ctx's) or ctx itself.
+func timedOut(ctx context.Context, err error) bool {
+	return ctx.Err() == context.DeadlineExceeded || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// referer is the Referer http.Client sends on a redirect from last to next.
+func referer(last, next *url.URL, explicit string) string {
+	if last.Scheme == "https" && next.Scheme == "http" {
+		return ""
+	}
+	if explicit != "" {
+		return explicit
+	}
+	if last.User != nil {
+		u := *last
+		u.User = nil
+		if _, has := last.User.Password(); has {
+			u.User = url.UserPassword(last.User.Username(), "***")
+		} else {
+			u.User = url.User(last.User.Username())
+		}
+		return u.String()
+	}
+	return last.String()
+}
+
+// hostPort is u's host and port, the scheme's default port if it has none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// validHeader rejects what the Transport rejects: header names that are not
+// tokens and values with control characters other than tab.
+func validHeader(h http.Header) error {
+	for name, values := range h {
+		if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			return fmt.Errorf("net/http: invalid header field name %q", name)
+		}
+		for _, v := range values {
+			if strings.IndexFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }) >= 0 {
+				return fmt.Errorf("net/http: invalid header field value for %q", name)
+			}
+		}
+	}
+	return nil
+}
+
+func isTokenChar(r rune) bool {
+	return r < 0x7f && r > ' ' && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+}
+
+// timeoutError is a timeout as http.Client words it.
+type timeoutError string
+
+func (e timeoutError) Error() string   { return string(e) }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
 
 // sameHostRedirects follows redirects only to the host of the original
 // request (any port), at most 10 of them.
@@ -98,6 +277,7 @@ func newHTTPRequest(ctx context.Context, host string, port int, a *v1.HTTPGetAct
 		h.Del("Accept")
 	}
 	req.Header = h
+	req.Close = true // as with DisableKeepAlives: "Connection: close"
 	if v := h.Get("Host"); v != "" {
 		req.Host = v
 	}

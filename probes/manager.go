@@ -2,7 +2,9 @@ package probes
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
@@ -17,6 +19,12 @@ type Manager struct {
 	onChange func(podUID string)
 	log      *slog.Logger
 	prober   prober
+	start    time.Time      // when the Manager was made; see firstDue
+	rand     func() float64 // in [0, 1), for the start jitter
+	// execSlots holds a token per exec probe running; its capacity is the
+	// exec concurrency bound.
+	execSlots chan struct{}
+	stats     schedStats
 
 	mu         sync.Mutex
 	containers map[string]*instance // by container ID
@@ -25,8 +33,9 @@ type Manager struct {
 
 // instance is the probe state of one container instance.
 type instance struct {
-	target  Target
-	workers map[ProbeType]*worker
+	target    Target
+	workers   map[ProbeType]*worker
+	netnsPath string // pod namespace held open for its network probes, or ""
 	// Guarded by Manager.mu.
 	started bool // startup probe succeeded, or there is none
 	ready   bool // readiness probe succeeded, or there is none
@@ -35,23 +44,30 @@ type instance struct {
 // NewManager returns a Manager whose exec probes go through exec. events,
 // killer, onChange and log may be nil. onChange is called from worker
 // goroutines with no lock held; like KillForProbe it must not call Stop.
+// Options, e.g. WithExecConcurrency, are optional.
 func NewManager(exec Execer, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
-	onChange func(podUID string), log *slog.Logger) *Manager {
-	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log)
+	onChange func(podUID string), log *slog.Logger, opts ...Option) *Manager {
+	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log, opts...)
 }
 
 func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
-	onChange func(podUID string), log *slog.Logger) *Manager {
+	onChange func(podUID string), log *slog.Logger, opts ...Option) *Manager {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{
+	m := &Manager{
 		clock: clk, events: events, killer: killer, onChange: onChange, log: log,
 		prober: p, containers: map[string]*instance{},
+		start: clk.Now(), rand: rand.Float64,
+		execSlots: make(chan struct{}, DefaultExecConcurrency()),
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // AddContainer starts the workers for a newly started container instance:
@@ -75,6 +91,9 @@ func (m *Manager) AddContainer(t Target) {
 	for kind, p := range map[ProbeType]*v1.Probe{Startup: c.StartupProbe, Liveness: c.LivenessProbe, Readiness: c.ReadinessProbe} {
 		if p != nil {
 			inst.workers[kind] = newWorker(m, inst, kind, p)
+			if t.NetNSPath != "" && p.Exec == nil {
+				inst.netnsPath = t.NetNSPath
+			}
 		}
 	}
 
@@ -84,6 +103,9 @@ func (m *Manager) AddContainer(t Target) {
 		return
 	}
 	m.containers[t.ContainerID] = inst
+	if inst.netnsPath != "" {
+		netns.hold(inst.netnsPath)
+	}
 	for _, w := range inst.workers {
 		m.wg.Add(1)
 		go func() {
@@ -153,9 +175,13 @@ func (m *Manager) Ready(containerID string) bool {
 	return inst != nil && inst.started && inst.ready
 }
 
+// stop stops the workers of an instance just taken out of Manager.containers.
 func (inst *instance) stop() {
 	for _, w := range inst.workers {
 		w.stop()
+	}
+	if inst.netnsPath != "" {
+		netns.release(inst.netnsPath)
 	}
 }
 

@@ -17,6 +17,7 @@ func runningManager(t *testing.T) (*Manager, *scriptProber, *recorder, *clocktes
 	t.Helper()
 	p, rec, clk := newScriptProber(), &recorder{}, clocktesting.NewFakeClock(t0)
 	m := newManager(p, clk, rec, rec, rec.onChange, nil)
+	m.start = t0.Add(-time.Hour) // up for an hour: no start jitter (see firstDue)
 	t.Cleanup(m.Stop)
 	return m, p, rec, clk
 }
@@ -138,6 +139,7 @@ func TestNewManagerEndToEnd(t *testing.T) {
 	e := &countingExecer{}
 	rec := &recorder{}
 	m := NewManager(e, clocktesting.NewFakeClock(t0), rec, rec, rec.onChange, nil)
+	m.start = t0.Add(-time.Hour) // up for an hour: no start jitter (see firstDue)
 	defer m.Stop()
 	c := &v1.Container{Name: "web",
 		ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}},

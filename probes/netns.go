@@ -1,73 +1,176 @@
 package probes
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	goruntime "runtime"
-	"syscall"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// dial connects to addr from inside the network namespace at nsPath (the
-// host's if nsPath is ""). The socket is created on an OS thread that has
-// joined the namespace; once connected it works from any thread.
-func dial(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
-	d := probeDialer()
-	if nsPath == "" {
-		return d.DialContext(ctx, network, addr)
-	}
-	type dialed struct {
-		conn net.Conn
-		err  error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		// Never unlocked unless the thread got back to its own namespace:
-		// a locked thread is destroyed when its goroutine exits.
-		goruntime.LockOSThread()
-		conn, err := dialInNetNS(ctx, d, nsPath, network, addr)
-		ch <- dialed{conn, err}
-	}()
-	r := <-ch
-	return r.conn, r.err
+// A socket belongs to the network namespace of the thread that created it,
+// for its whole life, whichever thread later connects, reads or writes it.
+// So a network probe only needs its socket *created* inside the pod's
+// namespace: the probing goroutine locks its thread, enters the pod's
+// namespace, lets the dialer create the socket, and goes back to the
+// agent's namespace and unlocks before the connect (net.Dialer's Control
+// hook runs between the two); the connect and all I/O then run as usual.
+//
+// Entering and leaving costs two setns calls. What made the old dial
+// expensive was everything around them: a new goroutine per dial (which
+// wakes a second thread) and opening both namespace files every time. An
+// nsFiles keeps a pod's namespace file open while a Manager holds its path
+// (an instance with network probes runs in that pod); the agent's own
+// namespace is opened once. Measured and rejected: one long-lived locked
+// thread per namespace making sockets on request; handing each request to
+// that thread and back cost several times the two setns calls.
+
+// netns serves every network probe of the process.
+var netns = &nsFiles{held: map[string]*nsFile{}}
+
+type nsFiles struct {
+	mu   sync.Mutex
+	held map[string]*nsFile
+
+	hostOnce sync.Once
+	host     *os.File // the agent's own network namespace
+	hostErr  error
 }
 
-// dialInNetNS must run on a locked OS thread. It unlocks the thread only if
-// the thread is back in its original namespace.
-func dialInNetNS(ctx context.Context, d *net.Dialer, nsPath, network, addr string) (net.Conn, error) {
-	target, err := os.Open(nsPath)
-	if err != nil {
-		return nil, fmt.Errorf("open network namespace: %w", err)
-	}
-	defer target.Close()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return nil, fmt.Errorf("open own network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("enter network namespace %s: %w", nsPath, err)
-	}
-	conn, dialErr := d.DialContext(ctx, network, addr)
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
-		goruntime.UnlockOSThread()
-	}
-	return conn, dialErr
+// nsFile is an open namespace file, kept while holds > 0.
+type nsFile struct {
+	holds    int
+	f        *os.File // nil until the first probe needs it
+	dev, ino uint64   // identity of the namespace f refers to
 }
 
-// probeDialer dials serially (no parallel IPv4/IPv6 race on other threads)
-// and closes sockets with a short linger, so frequent probes do not pile up
-// TIME_WAIT sockets, like the kubelet's probe dialer.
-func probeDialer() *net.Dialer {
-	return &net.Dialer{
-		FallbackDelay: -1,
-		Control: func(network, address string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) {
-				_ = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
-			})
-		},
+// hold keeps the namespace file at path open (from its first use) until
+// the matching release.
+func (p *nsFiles) hold(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.held[path]
+	if h == nil {
+		h = &nsFile{}
+		p.held[path] = h
 	}
+	h.holds++
+}
+
+// release undoes one hold; the last one closes the file, so that the agent
+// does not keep a deleted pod's namespace alive.
+func (p *nsFiles) release(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.held[path]
+	if h == nil {
+		return
+	}
+	if h.holds--; h.holds > 0 {
+		return
+	}
+	delete(p.held, path)
+	if h.f != nil {
+		h.f.Close() // waits for a setns in flight (RawControl holds a reference)
+	}
+}
+
+// open returns the namespace file at path and whether the caller must close
+// it. A held path's file is reused as long as the path still names the same
+// namespace (a path can be unmounted and reused).
+func (p *nsFiles) open(path string) (f *os.File, owned bool, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, false, fmt.Errorf("open network namespace: %w", &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.held[path]
+	if h != nil && h.f != nil && h.dev == st.Dev && h.ino == st.Ino {
+		return h.f, false, nil
+	}
+	f, err = os.Open(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("open network namespace: %w", err)
+	}
+	var fst unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("open network namespace: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
+	}
+	if h == nil {
+		return f, true, nil
+	}
+	if h.f != nil {
+		h.f.Close()
+	}
+	h.f, h.dev, h.ino = f, fst.Dev, fst.Ino
+	return f, false, nil
+}
+
+// hostNS opens the agent's own network namespace once. It must first run on
+// a thread in that namespace: any thread not locked by this package is.
+func (p *nsFiles) hostNS() (*os.File, error) {
+	p.hostOnce.Do(func() {
+		p.host, p.hostErr = os.Open("/proc/thread-self/ns/net")
+		if p.hostErr != nil {
+			p.hostErr = fmt.Errorf("open own network namespace: %w", p.hostErr)
+		}
+	})
+	return p.host, p.hostErr
+}
+
+// inNetNS runs create on the calling goroutine, locked to its thread,
+// with that thread in the namespace at path. create must make exactly one
+// socket and call the leave function it is given right after, before
+// anything that can block (net.Dialer's Control hook is that moment):
+// leave takes the thread back to the agent's namespace and unlocks it. If
+// create returns without calling leave, inNetNS calls it.
+//
+// Should the way back fail (setns only fails so for lack of memory), the
+// thread stays locked to the calling goroutine for good: the runtime runs
+// no other goroutine on it and ends it when that goroutine exits. (Running
+// create on a goroutine of its own, which could simply exit, wakes a
+// second thread for every probe: it doubled the CPU cost of a TCP probe.)
+func inNetNS[T any](path string, create func(leave func()) (T, error)) (T, error) {
+	var zero T
+	ns, owned, err := netns.open(path)
+	if err != nil {
+		return zero, err
+	}
+	if owned {
+		defer ns.Close()
+	}
+	host, err := netns.hostNS()
+	if err != nil {
+		return zero, err
+	}
+	rc, err := ns.SyscallConn()
+	if err != nil {
+		return zero, fmt.Errorf("enter network namespace %s: %w", path, err)
+	}
+
+	goruntime.LockOSThread()
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Setns(int(fd), unix.CLONE_NEWNET) }); err != nil {
+		serr = err
+	}
+	if serr != nil {
+		goruntime.UnlockOSThread() // never left the agent's namespace
+		return zero, fmt.Errorf("enter network namespace %s: %w", path, serr)
+	}
+	left := false
+	leave := func() {
+		if left {
+			return
+		}
+		left = true
+		if unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) == nil {
+			goruntime.UnlockOSThread()
+		}
+	}
+	v, err := create(leave)
+	leave()
+	return v, err
 }

@@ -183,3 +183,104 @@ func TestNetNSThreadsGoBack(t *testing.T) {
 		t.Fatal("dial through a missing netns file succeeded")
 	}
 }
+
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
+// A held namespace file is opened once and reused; when the path comes to
+// name another namespace (unmounted, another one mounted there) the next
+// dial follows the path; the last release closes the file.
+func TestNetNSHeldFileFollowsPath(t *testing.T) {
+	pathA, lsA := newNetNS(t, 1)
+	pathB, lsB := newNetNS(t, 1)
+	go acceptAndClose(lsA[0])
+	go acceptAndClose(lsB[0])
+	held := func() *nsFile {
+		netns.mu.Lock()
+		defer netns.mu.Unlock()
+		return netns.held[pathA]
+	}
+	dialA := func(l net.Listener) error {
+		c, err := dial(context.Background(), pathA, "tcp", l.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+
+	netns.hold(pathA)
+	netns.hold(pathA)
+	if err := dialA(lsA[0]); err != nil {
+		t.Fatal(err)
+	}
+	first := held().f
+	if first == nil {
+		t.Fatal("held path: namespace file not kept open")
+	}
+	if err := dialA(lsA[0]); err != nil || held().f != first {
+		t.Fatalf("second dial: err %v, file reused %v", err, held().f == first)
+	}
+
+	if err := unix.Unmount(pathA, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(pathB, pathA, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := dialA(lsB[0]); err != nil {
+		t.Fatalf("dial after the path changed namespace: %v", err)
+	}
+	if held().f == first {
+		t.Fatal("still using the old namespace's file")
+	}
+
+	netns.release(pathA)
+	if held() == nil {
+		t.Fatal("released while still held once")
+	}
+	netns.release(pathA)
+	if held() != nil {
+		t.Fatal("last release did not drop the file")
+	}
+}
+
+// The Manager holds a pod's namespace while an instance with a network
+// probe runs there, and only then.
+func TestManagerHoldsNetNS(t *testing.T) {
+	m, _, _, _ := runningManager(t)
+	nsPath := filepath.Join(t.TempDir(), "netns")
+	web := &v1.Container{Name: "web", ReadinessProbe: &v1.Probe{ProbeHandler: v1.ProbeHandler{
+		TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(80)}}}}
+	sh := &v1.Container{Name: "sh", LivenessProbe: execProbe(v1.Probe{})}
+	holds := func() int {
+		netns.mu.Lock()
+		defer netns.mu.Unlock()
+		if h := netns.held[nsPath]; h != nil {
+			return h.holds
+		}
+		return 0
+	}
+	for i, c := range []*v1.Container{web, web, sh} {
+		tg := target(fmt.Sprint("c", i), "p1", c)
+		tg.NetNSPath = nsPath
+		m.AddContainer(tg)
+	}
+	if n := holds(); n != 2 {
+		t.Fatalf("holds = %d, want 2 (two instances with a TCP probe; exec probes need none)", n)
+	}
+	m.RemoveContainer("c0")
+	if n := holds(); n != 1 {
+		t.Fatalf("holds after one removal = %d, want 1", n)
+	}
+	m.RemovePod("p1")
+	if n := holds(); n != 0 {
+		t.Fatalf("holds after RemovePod = %d, want 0", n)
+	}
+}

@@ -21,6 +21,10 @@ type prober interface {
 	probe(ctx context.Context, kind ProbeType, t *Target, p *v1.Probe) (outcome, string, error)
 }
 
+// execCallSlack is how long past the probe's timeout a runtime Exec call
+// may take before the probe counts as timed out.
+const execCallSlack = 2 * time.Minute
+
 // handlers is the real prober: exec through an Execer, HTTP, TCP and gRPC
 // from inside the pod's network namespace.
 type handlers struct {
@@ -66,9 +70,12 @@ func (h *handlers) probeExec(ctx context.Context, t *Target, c *v1.Container, a 
 		return 0, "", errors.New("exec probes are not supported: no exec runner")
 	}
 	cmd := expandCommand(a.Command, c.Env)
-	// The Execer enforces timeout itself; the context only guards against a
-	// runtime call that hangs past it.
-	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	// The Execer enforces timeout itself, from the start of the command's
+	// process; the context only guards against a runtime call that hangs.
+	// Its slack is the kubelet's (timeout plus its 2 min runtime request
+	// timeout): a slack of seconds made a saturated runtime's slow set-up
+	// of the exec count as the command timing out.
+	ctx, cancel := context.WithTimeout(ctx, timeout+execCallSlack)
 	defer cancel()
 	res, err := h.exec.Exec(ctx, t.ContainerID, cmd, timeout, maxOutput)
 	if errors.Is(err, runtime.ErrExecTimeout) || errors.Is(err, context.DeadlineExceeded) {

@@ -59,7 +59,7 @@ func (w *worker) run() {
 	defer w.cancel()
 
 	clk := w.m.clock
-	w.due = w.firstProbeAt()
+	w.due = w.m.firstDue(w, clk.Now())
 	if wait := w.due.Sub(clk.Now()); wait > 0 {
 		t := clk.NewTimer(wait)
 		select {
@@ -78,6 +78,7 @@ func (w *worker) run() {
 	}
 	period := seconds(w.spec.PeriodSeconds)
 	tickStart := clk.Now()
+	prevTick := tickStart
 	ticker := clk.NewTicker(period)
 	defer ticker.Stop()
 	for w.doProbe(w.ctx) {
@@ -86,6 +87,10 @@ func (w *worker) run() {
 			return
 		case <-ticker.C():
 			w.due = lastTick(tickStart, clk.Now(), period)
+			if n := missedTicks(prevTick, w.due, period); n > 0 {
+				w.m.behind(w, 0, n, 0)
+			}
+			prevTick = w.due
 		case <-w.trigger:
 			w.due = clk.Now()
 		}
@@ -124,13 +129,20 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 		return true
 	}
 
+	// The timeout of a probe counts from here, once it has its exec slot:
+	// time spent waiting for one is the agent's, not the container's.
+	wait, release, err := w.acquireSlot(ctx)
+	if err != nil {
+		return false // stopped while waiting
+	}
 	begin := w.m.clock.Now()
 	out, output, err := w.probeWithRetries(ctx)
+	release()
 	if ctx.Err() != nil {
 		return false // stopped while probing: the result belongs to nobody
 	}
 	t := &w.inst.target
-	w.logProbe(begin, out, err)
+	w.logProbe(begin, wait, out, err)
 	if err != nil {
 		w.m.event(t.PodUID, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe errored: %v", w.kind, err))
 		w.m.log.Debug("probe errored", "probe", string(w.kind), "pod", t.Namespace+"/"+t.PodName,
@@ -173,9 +185,10 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 }
 
 // logProbe writes the debug line scripts/bench-probes.sh measures: when the
-// probe began (unix µs), how long it took, and how late it began against
-// its schedule (µs; -1 when doProbe was not called by run()).
-func (w *worker) logProbe(begin time.Time, out outcome, err error) {
+// probe began (unix µs, once it had its exec slot), how long it took, how
+// late it began against its schedule (µs; -1 when doProbe was not called by
+// run()) and how much of that it waited for an exec slot.
+func (w *worker) logProbe(begin time.Time, wait time.Duration, out outcome, err error) {
 	log := w.m.log
 	if !log.Enabled(context.Background(), slog.LevelDebug) {
 		return
@@ -194,7 +207,7 @@ func (w *worker) logProbe(begin time.Time, out outcome, err error) {
 	t := &w.inst.target
 	log.Debug("probe", "probe", string(w.kind), "pod", t.Namespace+"/"+t.PodName, "container", t.ContainerName,
 		"result", res, "begin_us", begin.UnixMicro(),
-		"latency_us", w.m.clock.Since(begin).Microseconds(), "late_us", late)
+		"latency_us", w.m.clock.Since(begin).Microseconds(), "late_us", late, "wait_us", wait.Microseconds())
 }
 
 func (w *worker) probeWithRetries(ctx context.Context) (outcome, string, error) {
