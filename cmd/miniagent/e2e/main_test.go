@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,15 @@ func TestMain(m *testing.M) {
 		// Every test calls e2e(t), which skips.
 		os.Exit(m.Run())
 	}
+	flag.Parse()
+	if faultOnlyRun() {
+		// Fault tests start daemons of their own, with their own namespace
+		// and cgroup root: no shared harness, no host-wide lock.
+		setupErr = errors.New("the shared harness is not set up when -run selects only TestFault tests")
+		code := m.Run()
+		faultCleanup()
+		os.Exit(code)
+	}
 	// Runs share the containerd namespace and the cgroup root: one at a time.
 	unlock, err := lockRun()
 	if err != nil {
@@ -82,6 +92,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	unlock()
+	faultCleanup()
 	os.Exit(code)
 }
 
