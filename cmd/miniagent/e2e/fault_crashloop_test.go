@@ -151,7 +151,8 @@ spec:
 			note = fmt.Sprintf(" (the daemon was killed %.2fs into it and back %.2fs later)", killUp-starts[i-1], backUp-killUp)
 		}
 		if gap < want-gapEarly || gap > want+gapLate {
-			t.Errorf("gap between start %d and %d: %.2fs, want %v (-%v/+%v)%s", i, i+1, gap.Seconds(), want, gapEarly, gapLate, note)
+			t.Errorf("gap between start %d and %d: %.2fs, want %v (-%v/+%v)%s; load average now %s",
+				i, i+1, gap.Seconds(), want, gapEarly, gapLate, note, loadavg())
 		} else {
 			t.Logf("gap between start %d and %d: %.2fs, want %v%s", i, i+1, gap.Seconds(), want, note)
 		}

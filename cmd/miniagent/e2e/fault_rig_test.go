@@ -142,6 +142,7 @@ func newRig(t *testing.T, private bool) *rig {
 		"--root-dir", r.rootDir, "--socket", r.socket, "--pod-logs-dir", r.logsDir,
 		"--cgroup-root", name, "--node-name", "miniagent-fault-node"}
 	r.startDaemon()
+	t.Logf("rig %s up (load average %s)", name, loadavg())
 	return r
 }
 
