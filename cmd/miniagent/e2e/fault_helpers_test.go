@@ -41,12 +41,37 @@ func faultOnlyRun() bool {
 	if f == nil || f.Value.String() == "" {
 		return false
 	}
-	for _, alt := range strings.Split(f.Value.String(), "|") {
+	for _, alt := range topLevelAlternatives(f.Value.String()) {
 		if !strings.HasPrefix(strings.TrimPrefix(alt, "^"), "TestFault") {
 			return false
 		}
 	}
 	return true
+}
+
+// topLevelAlternatives splits a regexp at the | outside parentheses and
+// brackets: "TestFault(A|B)|TestFaultC" is "TestFault(A|B)", "TestFaultC".
+func topLevelAlternatives(re string) []string {
+	var out []string
+	depth, start, class := 0, 0, false
+	for i := 0; i < len(re); i++ {
+		switch c := re[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			out = append(out, re[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, re[start:])
 }
 
 // faultTest skips unless fault tests are enabled and returns the number of
