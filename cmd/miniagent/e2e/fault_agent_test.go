@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 )
 
 // TestFaultKillDuringApplies: the daemon gets SIGKILL at a random moment
-// during a burst of 30 applies and is started again. Every pod whose apply
+// during a burst of 30 applies (0-2 s after the first one is acknowledged:
+// the CLI alone can take most of a second to start on a busy machine) and
+// is started again. Every pod whose apply
 // was acknowledged exists and runs, once: restartCount 0 and exactly one
 // containerd container with a running task per container; none is ever
 // Failed. Deleting them all leaves nothing behind.
@@ -19,7 +22,7 @@ func TestFaultKillDuringApplies(t *testing.T) {
 	for round := 1; round <= rounds; round++ {
 		killAt := randDelay(rng, 0, 2*time.Second)
 		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
-			t.Logf("round %d: SIGKILL of the daemon %v into the burst", round, killAt)
+			t.Logf("round %d: SIGKILL of the daemon %v after the first acknowledged apply", round, killAt)
 			killDuringApplies(t, killAt)
 		})
 	}
@@ -32,17 +35,12 @@ func killDuringApplies(t *testing.T, killAt time.Duration) {
 	for i := range names {
 		names[i] = fmt.Sprintf("burst-%02d", i)
 	}
-	stop := make(chan struct{})
-	go func() {
-		time.Sleep(killAt)
-		r.killDaemon()
-		close(stop)
-	}()
-	// One apply every 70 ms: the burst spans ~2.1 s, so the kill falls inside.
-	res := paced(n, 70*time.Millisecond, stop, func(i int) error {
-		return r.applyManifest(names[i], podYAML(names[i], "Never", "sleep 3600"))
+	k := startKiller(r, killAt)
+	// One apply every 70 ms: the burst spans ~2.1 s.
+	res := paced(n, 70*time.Millisecond, k.stopped, func(i int) error {
+		return k.note(r.applyManifest(names[i], podYAML(names[i], "Never", "sleep 3600")))
 	})
-	<-stop
+	k.burstOver()
 	acked, summary := ackedOf(res, names)
 	ackedNames := sortedNames(acked)
 	t.Logf("applies: %s; acknowledged: %v", summary, ackedNames)
@@ -103,7 +101,8 @@ func killDuringApplies(t *testing.T, killAt time.Duration) {
 }
 
 // TestFaultKillDuringDeletes: 20 running pods are deleted without waiting
-// and the daemon gets SIGKILL at a random moment meanwhile. After the
+// and the daemon gets SIGKILL at a random moment meanwhile (0-1.5 s after
+// the first delete is acknowledged). After the
 // restart every acknowledged delete completes (the pod leaves `get pods`)
 // and, once the rest are deleted too, nothing is left behind.
 func TestFaultKillDuringDeletes(t *testing.T) {
@@ -111,7 +110,7 @@ func TestFaultKillDuringDeletes(t *testing.T) {
 	for round := 1; round <= rounds; round++ {
 		killAt := randDelay(rng, 0, 1500*time.Millisecond)
 		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
-			t.Logf("round %d: SIGKILL of the daemon %v into the deletes", round, killAt)
+			t.Logf("round %d: SIGKILL of the daemon %v after the first acknowledged delete", round, killAt)
 			killDuringDeletes(t, killAt)
 		})
 	}
@@ -131,19 +130,14 @@ func killDuringDeletes(t *testing.T, killAt time.Duration) {
 	if !w.until(90*time.Second, allRunning(names)) {
 		t.Fatalf("pods not Running before the deletes (list error %v):%s", w.err, describePods(w.last))
 	}
-	stop := make(chan struct{})
-	go func() {
-		time.Sleep(killAt)
-		r.killDaemon()
-		close(stop)
-	}()
+	k := startKiller(r, killAt)
 	// One delete every 60 ms (grace: the pod's 30 s; the containers exit on
 	// SIGTERM at once).
-	res := paced(n, 60*time.Millisecond, stop, func(i int) error {
+	res := paced(n, 60*time.Millisecond, k.stopped, func(i int) error {
 		_, err := r.cli("delete", "pod", names[i], "--wait=false")
-		return err
+		return k.note(err)
 	})
-	<-stop
+	k.burstOver()
 	acked, summary := ackedOf(res, names)
 	ackedNames := sortedNames(acked)
 	t.Logf("deletes: %s; acknowledged: %v", summary, ackedNames)
@@ -166,4 +160,39 @@ func killDuringDeletes(t *testing.T, killAt time.Duration) {
 	if t.Failed() {
 		t.Log(r.logTail(40))
 	}
+}
+
+// killer SIGKILLs a rig's daemon a delay after the first acknowledged call
+// of a burst (or after the burst, if none was acknowledged).
+type killer struct {
+	acked, over, stopped chan struct{}
+	once                 sync.Once
+}
+
+func startKiller(r *rig, delay time.Duration) *killer {
+	k := &killer{acked: make(chan struct{}), over: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		select {
+		case <-k.acked:
+		case <-k.over:
+		}
+		time.Sleep(delay)
+		r.killDaemon()
+		close(k.stopped)
+	}()
+	return k
+}
+
+// note passes a call's result through, noting the first success.
+func (k *killer) note(err error) error {
+	if err == nil {
+		k.once.Do(func() { close(k.acked) })
+	}
+	return err
+}
+
+// burstOver tells the killer no more calls come and waits for the kill.
+func (k *killer) burstOver() {
+	close(k.over)
+	<-k.stopped
 }
