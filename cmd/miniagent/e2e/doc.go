@@ -22,7 +22,9 @@
 // shared daemon; when -run selects only them, the shared harness and its
 // host-wide lock are skipped. They take minutes and run only when named by
 // -run or with MINIAGENT_E2E_FAULT=1; MINIAGENT_FAULT_ROUNDS (default 3)
-// and MINIAGENT_FAULT_SEED set the rounds and the random delays:
+// and MINIAGENT_FAULT_SEED set the rounds and the random delays. Three
+// rounds of all of them take about 20 minutes, more than go test's default
+// -timeout:
 //
-//	sudo MINIAGENT_E2E=1 go test -count=1 -v -run TestFault ./cmd/miniagent/e2e/
+//	sudo MINIAGENT_E2E=1 go test -count=1 -v -timeout 60m -run TestFault ./cmd/miniagent/e2e/
 package e2e
