@@ -26,25 +26,33 @@ type privateContainerd struct {
 
 func startPrivateContainerd(t *testing.T, p *privateContainerd) {
 	t.Helper()
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start starts containerd and waits up to 30 s until it answers; it may be
+// called from any goroutine.
+func (p *privateContainerd) start() error {
 	logf, err := os.OpenFile(filepath.Join(p.dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer logf.Close()
 	p.cmd = exec.Command("containerd", "--config", p.config)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	p.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(p.cmd, p.exited)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if out, err := exec.Command("ctr", "--address", p.addr, "version").CombinedOutput(); err == nil {
-			return
+			return nil
 		} else if time.Now().After(deadline) {
-			t.Fatalf("private containerd did not answer: %v\n%s", err, out)
+			return fmt.Errorf("private containerd did not answer: %v\n%s", err, out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

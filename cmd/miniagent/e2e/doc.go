@@ -22,4 +22,19 @@
 // a host: give each its own namespace.
 //
 //	sudo MINIAGENT_E2E=1 go test -count=1 -v ./cmd/miniagent/e2e/...
+//
+// The fault-injection tests (TestFault...) SIGKILL the daemon, or a private
+// containerd, at random moments of applies, deletes, a crash loop and a
+// liveness kill, and then check what the user was promised and that
+// nothing is left behind (listLeftovers). Each round starts a daemon of its
+// own, with its own containerd namespace and cgroup root
+// (miniagent-fault-<pid>-<n>), so they neither disturb nor wait for the
+// shared daemon; when -run selects only them, the shared harness and its
+// host-wide lock are skipped. They take minutes and run only when named by
+// -run or with MINIAGENT_E2E_FAULT=1; MINIAGENT_FAULT_ROUNDS (default 3)
+// and MINIAGENT_FAULT_SEED set the rounds and the random delays. Three
+// rounds of all of them take about 20 minutes, more than go test's default
+// -timeout:
+//
+//	sudo MINIAGENT_E2E=1 go test -count=1 -v -timeout 60m -run TestFault ./cmd/miniagent/e2e/
 package e2e

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		os.Exit(1)
 	}
+	flag.Parse()
+	if faultOnlyRun() {
+		// Fault tests start daemons of their own, with their own namespace
+		// and cgroup root: no shared harness, no host-wide lock.
+		setupErr = errors.New("the shared harness is not set up when -run selects only TestFault tests")
+		code := m.Run()
+		faultCleanup()
+		os.Exit(code)
+	}
 	// Runs that share the containerd namespace: one at a time.
 	unlock, err := lockRun()
 	if err != nil {
@@ -80,6 +90,7 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	unlock()
+	faultCleanup()
 	os.Exit(code)
 }
 
