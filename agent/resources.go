@@ -77,9 +77,8 @@ func (a *Agent) startEviction(ctx context.Context) {
 	a.evictor = m
 	a.mu.Unlock()
 	go func() {
-		if err := m.Run(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("eviction manager stopped", "err", err)
-		}
+		// Run returns only when ctx ends.
+		_ = m.Run(ctx)
 	}()
 }
 

@@ -101,6 +101,11 @@ func TestGRPCCallMatchesGRPCGo(t *testing.T) {
 		{"closes at once", "", listen(acceptAndClose)},
 		{"accepts, never answers", "", listen(func(l net.Listener) {
 			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					c.Close()
+				}
+			}()
 			for {
 				c, err := l.Accept()
 				if err != nil {

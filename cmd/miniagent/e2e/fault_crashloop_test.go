@@ -133,7 +133,7 @@ spec:
 	backUp := uptime()
 	t.Logf("killed at +%.2fs after start %d (restartCount shown before: %d); API back %.2fs later",
 		killUp-starts[k-1], k, before, backUp-killUp)
-	starts = waitStarts(k+2, budget(k, k+2))
+	waitStarts(k+2, budget(k, k+2))
 	time.Sleep(time.Second)
 	observe()
 	starts = readStarts(startsFile)
