@@ -93,8 +93,11 @@ func (a *Agent) watchRuntimeHealth(ctx context.Context) {
 		}
 		if up {
 			a.log.Info("container runtime is back")
+			// Only containers of pods nobody knows: a worker may be making
+			// one right now (a bare writable layer has no pod label yet).
 			a.removeOrphans(ctx, func(c runtime.ContainerStatus) bool {
-				return a.worker(types.UID(c.Labels[runtime.LabelPodUID])) != nil
+				uid := c.Labels[runtime.LabelPodUID]
+				return uid == "" || a.worker(types.UID(uid)) != nil
 			})
 		} else {
 			a.log.Error("container runtime unreachable: pods show phase Unknown")

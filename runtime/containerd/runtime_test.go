@@ -374,3 +374,41 @@ func TestLogsAndStatusSurviveAgentRestart(t *testing.T) {
 		t.Fatalf("status seen by the next agent: %+v, %v", st, err)
 	}
 }
+
+// TestBareWritableLayerIsListedAndRemoved: a snapshot left by an agent that
+// died inside CreateContainer (no container record) is listed and removed
+// like a container.
+func TestBareWritableLayerIsListedAndRemoved(t *testing.T) {
+	needRuntime(t)
+	p := newPod(t, false)
+	spec := p.spec("true")
+	spec.ID = fmt.Sprintf("%064x", time.Now().UnixNano()) // the agent's ID form
+	ctx := context.Background()
+	if err := rt.CreateContainer(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	// Drop the container record only, keeping its writable layer.
+	nctx := rt.ns(ctx)
+	if err := rt.client.ContainerService().Delete(nctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	list, err := rt.ListContainers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range list {
+		if c.ID == spec.ID {
+			found = c.State == runtime.StateUnknown && len(c.Labels) == 0
+		}
+	}
+	if !found {
+		t.Fatalf("bare writable layer %s not listed: %+v", spec.ID, list)
+	}
+	if err := rt.RemoveContainer(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.client.SnapshotService(rt.opts.Snapshotter).Stat(nctx, spec.ID); err == nil {
+		t.Fatal("the snapshot is still there")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 
@@ -56,10 +57,38 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerStatus
 		procs[key] = p
 	}
 	out := make([]runtime.ContainerStatus, 0, len(cs))
+	have := make(map[string]bool, len(cs))
 	for _, c := range cs {
+		have[c.ID] = true
 		out = append(out, deriveStatus(c, procs[c.ID], cgroupOOMKilled))
 	}
+	// A writable layer whose container was never recorded (the agent died
+	// inside CreateContainer) is listed as a container without labels, so
+	// it can be removed like one.
+	err = r.client.SnapshotService(r.opts.Snapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindActive && isContainerID(info.Name) && !have[info.Name] {
+			out = append(out, runtime.ContainerStatus{ID: info.Name, State: runtime.StateUnknown, CreatedAt: info.Created})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("list snapshots: %w", err))
+	}
 	return out, nil
+}
+
+// isContainerID tells whether s has the form of the IDs the agent gives
+// containers (and their snapshots): 64 lowercase hex digits.
+func isContainerID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // deriveStatus computes a container's status from its metadata and labels

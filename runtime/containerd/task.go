@@ -178,6 +178,11 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
+		// A writable layer may outlive a container that was never recorded.
+		err := r.client.SnapshotService(r.opts.Snapshotter).Remove(ctx, id)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return classify(fmt.Errorf("remove container %q: snapshot: %w", id, err))
+		}
 		return nil
 	}
 	if err != nil {
