@@ -30,6 +30,7 @@ func (a *Agent) instrument() {
 func (a *Agent) observeProbes(m *probes.Manager) {
 	if a.opts.Metrics != nil {
 		m.SetObserver(a.opts.Metrics.ObserveProbe)
+		m.SetWaitObserver(a.opts.Metrics.ObserveProbeQueueWait)
 	}
 }
 

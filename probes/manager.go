@@ -25,6 +25,8 @@ type Manager struct {
 	// exec concurrency bound.
 	execSlots chan struct{}
 	stats     schedStats
+	// onWait, if set, is told how long each exec probe waited for its slot.
+	onWait func(time.Duration)
 
 	mu         sync.Mutex
 	containers map[string]*instance // by container ID

@@ -31,6 +31,11 @@ func (m *Manager) SetObserver(f func(Observation)) {
 	m.prober = &observedProber{next: m.prober, clock: m.clock, observe: f}
 }
 
+// SetWaitObserver makes the Manager tell f how long each exec probe waited
+// for one of the bounded exec slots (0 when one was free). Network probes
+// never wait. f must not block; call it before the first AddContainer.
+func (m *Manager) SetWaitObserver(f func(time.Duration)) { m.onWait = f }
+
 // observedProber passes each probe run on and tells its result.
 type observedProber struct {
 	next    prober

@@ -101,6 +101,9 @@ func (w *worker) acquireSlot(ctx context.Context) (time.Duration, func(), error)
 	m.stats.ExecWaitTotal += wait
 	m.stats.ExecWaitMax = max(m.stats.ExecWaitMax, wait)
 	m.stats.mu.Unlock()
+	if m.onWait != nil {
+		m.onWait(wait)
+	}
 	if wait > seconds(w.spec.PeriodSeconds) {
 		m.behind(w, 1, 0, wait)
 	}

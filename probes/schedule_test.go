@@ -277,3 +277,18 @@ func TestSaturationWarningIsRateLimited(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+func TestWaitObserverIsToldEachExecWait(t *testing.T) {
+	m := NewManager(nil, clocktesting.NewFakeClock(time.Now()), nil, nil, nil, nil)
+	var waits []time.Duration
+	m.SetWaitObserver(func(d time.Duration) { waits = append(waits, d) })
+	w := &worker{m: m, spec: &v1.Probe{ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}, PeriodSeconds: 10}}
+	_, release, err := w.acquireSlot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if len(waits) != 1 || waits[0] != 0 {
+		t.Fatalf("waits = %v, want one zero wait", waits)
+	}
+}

@@ -20,7 +20,7 @@
 // and miniagent's own:
 //
 //	miniagent_container_oom_kills_total           OOM kills {namespace, pod, container}
-//	miniagent_probe_queue_wait_seconds            how long a due probe waited to run
+//	miniagent_probe_queue_wait_seconds            how long a due exec probe waited for an exec slot
 //
 // plus the Go runtime's and the process's collectors. The per-pod series
 // (prober_*, miniagent_container_oom_kills_total) are dropped when the pod

@@ -123,7 +123,7 @@ func New() *Metrics {
 	}, []string{"probe_type", "container", "pod", "namespace"})
 	m.probeQueueWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "miniagent", Name: "probe_queue_wait_seconds",
-		Help:    "Seconds a due probe waited before it ran (prober saturation); fed by the prober's queue statistics.",
+		Help:    "Seconds a due exec probe waited for one of the bounded exec slots before it ran (prober saturation).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 	})
 	m.oomKills = prometheus.NewCounterVec(prometheus.CounterOpts{

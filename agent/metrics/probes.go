@@ -30,10 +30,8 @@ func (m *Metrics) ObserveProbe(o probes.Observation) {
 }
 
 // ProbeQueueObserver is what a prober that queues due probes (a bounded
-// number running at once) can feed: how long each due probe waited for its
-// turn. *Metrics implements it; the probes package does not queue yet, so
-// miniagent_probe_queue_wait_seconds stays empty until its statistics are
-// wired here.
+// number running at once) feeds: how long each due probe waited for its
+// turn (probes.Manager.SetWaitObserver).
 type ProbeQueueObserver interface {
 	ObserveProbeQueueWait(wait time.Duration)
 }
