@@ -119,7 +119,13 @@ func TestMetricsOfAPodsLife(t *testing.T) {
 	h.metricIs(m, 1, "kubelet_started_containers_total", "container_type", "init_container")
 	h.metricIs(m, 1, "kubelet_started_containers_total", "container_type", "container")
 	h.metricIs(m, 1, "kubelet_pod_worker_duration_seconds", "operation_type", "create")
-	// The readiness probe ran (through the runtime's exec) and passed.
+	// The readiness probe ran (through the runtime's exec) and passed. Its
+	// first run waits a random part of its period (kubelet's start jitter).
+	h.eventually("ready", func() bool {
+		h.clock.Step(200 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+		return h.pod("web").Status.ContainerStatuses[0].Ready
+	})
 	h.metricIs(m, 1, "prober_probe_total", "probe_type", "Readiness", "result", "successful",
 		"container", "app", "pod", "web", "namespace", "default", "pod_uid", uid)
 	h.metricIs(m, 1, "prober_probe_duration_seconds", "probe_type", "Readiness", "pod", "web")
