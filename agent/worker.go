@@ -261,7 +261,9 @@ func (w *podWorker) applyRequests(in inbox) {
 func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, reason, msg string) {
 	a := w.a
 	c, in := w.rec.findInstance(id)
-	if in == nil || in.Exited {
+	// An instance removed before it was known to run (a failed start) was
+	// never a run: its task's death is no exit of the container.
+	if in == nil || in.Exited || (in.Removed && in.StartedAt.IsZero()) {
 		return
 	}
 	if at.IsZero() {

@@ -67,6 +67,15 @@ func TestTransientStartFailureWaitsAndRetries(t *testing.T) {
 	if n := len(h.live()); n != 0 {
 		t.Fatalf("%d containers left after the failed start", n)
 	}
+	// The failed instance's task dies later (its removal killed it): that
+	// is no exit of the container.
+	for _, c := range h.rt.Containers() {
+		h.a.worker(p.UID).requestExit(exitObservation{ID: c.ID, Code: 137, At: h.clock.Now()})
+	}
+	time.Sleep(20 * time.Millisecond)
+	if p := h.pod("tr"); p.Status.Phase != v1.PodPending || p.Status.ContainerStatuses[0].State.Terminated != nil {
+		t.Fatalf("after the failed instance's exit: phase %s, state %+v", p.Status.Phase, p.Status.ContainerStatuses[0].State)
+	}
 	h.eventually("running after the back-off", func() bool {
 		h.clock.Step(time.Second)
 		time.Sleep(2 * time.Millisecond)
@@ -343,3 +352,4 @@ func TestBackOffEvent(t *testing.T) {
 		return false
 	})
 }
+

@@ -48,9 +48,10 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
-	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)}); err != nil {
-		return started, classify(fmt.Errorf("start container %q: record start time: %w", id, err))
-	}
+	// The task runs: a failure to record its start time (containerd going
+	// away just now) does not undo that; the label only helps tell a
+	// vanished task from a never-started one.
+	_, _ = c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
