@@ -352,4 +352,3 @@ func TestBackOffEvent(t *testing.T) {
 		return false
 	})
 }
-
