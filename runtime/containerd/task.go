@@ -179,10 +179,13 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
-		// A writable layer may outlive a container that was never recorded.
+		// A writable layer, or a shim, may outlive a container record.
 		err := r.client.SnapshotService(r.opts.Snapshotter).Remove(ctx, id)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return classify(fmt.Errorf("remove container %q: snapshot: %w", id, err))
+		}
+		if err := r.reapShims(id); err != nil {
+			return fmt.Errorf("remove container %q: end orphaned shim: %w", id, err)
 		}
 		return nil
 	}
@@ -195,7 +198,12 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return classify(fmt.Errorf("remove container %q: delete task: %w", id, err))
 		}
-	case !errdefs.IsNotFound(err):
+	case errdefs.IsNotFound(err):
+		// No task containerd knows of; a shim may still run for it.
+		if err := r.reapShims(id); err != nil {
+			return fmt.Errorf("remove container %q: end orphaned shim: %w", id, err)
+		}
+	default:
 		return classify(fmt.Errorf("remove container %q: %w", id, err))
 	}
 	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {

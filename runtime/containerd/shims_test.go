@@ -1,0 +1,81 @@
+package containerd
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestReapShims: a process that looks like an orphaned shim of this
+// runtime (its namespace, container ID and daemon address) is ended with
+// what runs below it, and its bundle removed; another namespace's is not.
+func TestReapShims(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	r := &Runtime{opts: Options{Namespace: "reap-test", Address: "/tmp/reap-test.sock"}}
+	id := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	start := func(ns string) (*exec.Cmd, string) {
+		bundle := filepath.Join(t.TempDir(), "io.containerd.runtime.v2.task", ns, id)
+		if err := os.MkdirAll(bundle, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := &exec.Cmd{Path: "/bin/sh", Dir: bundle,
+			Args: []string{"containerd-shim-runc-v2", "-c", "sleep 300 & wait", "-namespace", ns, "-id", id, "-address", r.opts.Address}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		return cmd, bundle
+	}
+	shim, bundle := start("reap-test")
+	other, otherBundle := start("someone-else")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(descendants(shim.Process.Pid)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	kids := descendants(shim.Process.Pid)
+	if len(kids) == 0 {
+		t.Fatal("the fake shim's child did not start")
+	}
+	if got := r.findShims(id); len(got) != 1 || got[0].pid != shim.Process.Pid || got[0].bundle != bundle {
+		t.Fatalf("findShims = %+v, want pid %d bundle %s", got, shim.Process.Pid, bundle)
+	}
+	if err := r.reapShims(id); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := shim.Process.Wait()
+	if ws, ok := st.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("shim ended with %v, want SIGKILL", st)
+	}
+	for _, p := range kids {
+		if err := syscall.Kill(p, 0); err == nil {
+			if stat, _ := os.ReadFile(filepath.Join("/proc", itoa(p), "stat")); len(stat) > 0 && !isZombie(stat) {
+				t.Errorf("child %d of the shim still runs", p)
+			}
+		}
+	}
+	if _, err := os.Stat(bundle); !os.IsNotExist(err) {
+		t.Errorf("bundle %s left: %v", bundle, err)
+	}
+	if err := syscall.Kill(other.Process.Pid, 0); err != nil {
+		t.Errorf("another namespace's shim was ended: %v", err)
+	}
+	if _, err := os.Stat(otherBundle); err != nil {
+		t.Errorf("another namespace's bundle removed: %v", err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// isZombie tells from /proc/<pid>/stat whether the process is a zombie
+// (dead, not yet reaped by its new parent).
+func isZombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
