@@ -58,7 +58,7 @@ func parseMountinfo(r io.Reader) ([]string, error) {
 		if fstype := fields[sep+1]; fstype != "cgroup" && fstype != "cgroup2" {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
+		mp := UnescapeMountinfo(fields[4])
 		if !seen[mp] {
 			seen[mp] = true
 			out = append(out, mp)
@@ -70,8 +70,9 @@ func parseMountinfo(r io.Reader) ([]string, error) {
 	return out, nil
 }
 
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for space etc.).
-func unescapeMountinfo(s string) string {
+// UnescapeMountinfo undoes the kernel's octal escapes in a mountinfo field
+// (\040 for a space, \134 for a backslash).
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

@@ -8,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/miniagent/miniagent/cgroups"
 	"github.com/miniagent/miniagent/runtime"
 )
 
@@ -70,7 +70,7 @@ func propagationOf(mountinfo []byte, path string) (mountPoint string, shared, sl
 		if len(f) < 7 {
 			continue
 		}
-		mp := unescapeMountinfo(f[4])
+		mp := cgroups.UnescapeMountinfo(f[4])
 		if !isUnder(path, mp) || len(mp) < len(mountPoint) {
 			continue
 		}
@@ -88,23 +88,4 @@ func propagationOf(mountinfo []byte, path string) (mountPoint string, shared, sl
 
 func isUnder(path, dir string) bool {
 	return dir == "/" || path == dir || strings.HasPrefix(path, dir+"/")
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
