@@ -90,6 +90,13 @@ func (a *Agent) readDir(dir string, decode func(uid types.UID, data []byte) erro
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") {
+			// A write the agent did not finish (it died before the rename).
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				a.log.Warn("remove unfinished state file", "file", name, "err", err)
+			}
+			continue
+		}
 		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}

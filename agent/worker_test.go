@@ -352,3 +352,25 @@ func TestBackOffEvent(t *testing.T) {
 		return false
 	})
 }
+
+func TestUnfinishedStateWritesAreRemovedOnRestore(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	var left []string
+	for _, dir := range []string{"checkpoints", "desired"} {
+		p := h.root + "/" + dir + "/.tmp-12345"
+		if err := os.MkdirAll(h.root+"/"+dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, p)
+	}
+	h.start()
+	for _, p := range left {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after restore: %v", p, err)
+		}
+	}
+}
