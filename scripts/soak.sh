@@ -11,7 +11,8 @@
 #   - no pod* cgroup directory under /sys/fs/cgroup/*/<cgroup-root>
 #   - no mount under the root dir in /proc/self/mountinfo
 #   - no directory under <root-dir>/pods, no netns state under <root-dir>/ns,
-#     no checkpoint under <root-dir>/checkpoints, no pod log directory
+#     no checkpoint under <root-dir>/checkpoints or desired pod under
+#     <root-dir>/desired, no pod log directory
 #   - the daemon's open fds, threads and goroutines (GET /debug/goroutines on
 #     its socket) back within a small margin of where they were after a
 #     warm-up round (Go keeps idle threads, hence the margins); RSS growth is
@@ -273,6 +274,7 @@ check_empty "mounts under $ROOT" "$(awk -v r="$ROOT" 'index($5, r) == 1 {print $
 check_empty "directories under $ROOT/pods" "$(find "$ROOT/pods" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "netns state under $ROOT/ns" "$(find "$ROOT/ns" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "pod checkpoints under $ROOT/checkpoints" "$(find "$ROOT/checkpoints" -mindepth 1 -maxdepth 1 2>/dev/null)"
+check_empty "desired pods under $ROOT/desired" "$(find "$ROOT/desired" -mindepth 1 -maxdepth 1 2>/dev/null)"
 check_empty "pod log directories under $LOGS" "$(find "$LOGS" -mindepth 1 -maxdepth 1 2>/dev/null)"
 if ! check_flat fds "$fd0" "$fd1" "$FD_MARGIN"; then
 	ls -l "/proc/$MA_DAEMON_PID/fd" | awk 'NR>1{print $NF}' | sed 's/[0-9]\+/N/g' | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/        /'
