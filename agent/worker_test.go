@@ -374,3 +374,22 @@ func TestUnfinishedStateWritesAreRemovedOnRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestVanishedContainerIsUnknownAfterRestart: a container believed running
+// that the runtime no longer has is ended as ContainerStatusUnknown (137),
+// as kubelet shows it, and restarted by the policy.
+func TestVanishedContainerIsUnknownAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	h.apply(podYAML("gone", "Always", nil, "app"))
+	id := h.waitRunning("gone", "app")
+	h.stop()
+	if err := h.rt.RemoveContainer(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.eventually("restarted after ContainerStatusUnknown", func() bool {
+		cs := h.pod("gone").Status.ContainerStatuses[0]
+		term := cs.LastTerminationState.Terminated
+		return cs.RestartCount == 1 && term != nil && term.ExitCode == 137 && term.Reason == "ContainerStatusUnknown"
+	})
+}
