@@ -1,9 +1,16 @@
-// Package agent is miniagent's pod lifecycle engine: it takes desired pods
-// from sources (the manifest directory, the local API), runs one worker
-// goroutine per pod that computes the next actions from the pod's spec and
-// observed state (computePodActions, a pure function) and executes them
-// through a runtime.Runtime, keeps each pod's status in one place, and
-// checkpoints it so a restarted agent re-adopts running containers.
+// Package agent is miniagent's pod lifecycle engine. Sources (the manifest
+// directory, the local API) hand it desired pods; the pod configuration
+// (config.go) stores each one durably before it is acknowledged and starts
+// one worker goroutine per pod.
+//
+// The worker owns its pod, as kubelet's pod workers do: it alone changes
+// the pod's record and calls the runtime for it. Everything else (deletion,
+// eviction, the taint manager, failed probes, the runtime's exit events)
+// sends it requests (inbox.go). Each sync folds the requests in, lets the
+// pure computePodActions decide the next step, executes it through a
+// runtime.Runtime, checkpoints the record and publishes an immutable
+// snapshot rendered by the side-effect-free renderPod; readers (the API,
+// admission, eviction) only ever see snapshots.
 //
 // Two contexts govern a worker, as in Nomad's task runner: the pod being
 // deleted (its containers are stopped gracefully and everything is removed)
