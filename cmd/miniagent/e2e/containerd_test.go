@@ -148,21 +148,7 @@ func (x *harness) cleanNamespace() error {
 	for p := range nsPaths {
 		unmountAndRemove(p)
 	}
-	// Snapshots: remove leaves first, until nothing more goes away.
-	sn := c.SnapshotService(snapshotter)
-	for range 10 {
-		var keys []string
-		_ = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-			keys = append(keys, info.Name)
-			return nil
-		})
-		if len(keys) == 0 {
-			break
-		}
-		for _, k := range keys {
-			_ = sn.Remove(ctx, k)
-		}
-	}
+	removeAllSnapshots(ctx, c.SnapshotService(snapshotter))
 	imgs, err := c.ImageService().List(ctx)
 	note("list images", err)
 	for _, img := range imgs {
@@ -287,4 +273,22 @@ func unmountAndRemove(p string) {
 	}
 	_ = os.Remove(p)
 	_ = os.Remove(filepath.Dir(p)) // the per-pod directory, if now empty
+}
+
+// removeAllSnapshots removes every snapshot of a namespace, leaves first,
+// until nothing more goes away.
+func removeAllSnapshots(ctx context.Context, sn snapshots.Snapshotter) {
+	for range 10 {
+		var keys []string
+		_ = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			keys = append(keys, info.Name)
+			return nil
+		})
+		if len(keys) == 0 {
+			return
+		}
+		for _, k := range keys {
+			_ = sn.Remove(ctx, k)
+		}
+	}
 }

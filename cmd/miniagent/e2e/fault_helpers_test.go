@@ -17,7 +17,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
@@ -338,20 +337,7 @@ func purgeNamespace(addr, ns string) error {
 		}
 		note("delete container "+ctr.ID(), ctr.Delete(ctx, client.WithSnapshotCleanup))
 	}
-	sn := c.SnapshotService(snapshotter)
-	for range 10 { // leaves first, until nothing more goes away
-		var keys []string
-		_ = sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-			keys = append(keys, info.Name)
-			return nil
-		})
-		if len(keys) == 0 {
-			break
-		}
-		for _, k := range keys {
-			_ = sn.Remove(ctx, k)
-		}
-	}
+	removeAllSnapshots(ctx, c.SnapshotService(snapshotter))
 	imgs, err := c.ImageService().List(ctx)
 	note("list images", err)
 	for _, img := range imgs {
