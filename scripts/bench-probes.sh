@@ -12,6 +12,10 @@
 # Environment:
 #   BENCH_PODS=100            pods
 #   BENCH_WINDOW=60s          measurement window (after all pods are ready + 5 s)
+#   BENCH_NET_WINDOW=0        > 0: first a phase of this window with the HTTP
+#                             readiness probes only; the summary then splits the
+#                             CPU per exec probe into agent, containerd and
+#                             shims + runc + the probe command
 #   BENCH_READY_TIMEOUT=5m    how long the pods may take to become ready
 #   BENCH_KEEP_LOG=FILE       copy the daemon's log to FILE at the end
 #   BENCH_SKIP_SETUP=1        do not run scripts/setup.sh
@@ -52,7 +56,7 @@ fi
 ma_import_image "$TAR" "$MA_NS"
 
 echo "==> daemon --v debug (namespace $MA_NS, cgroup root $MA_CGROUP_ROOT, files under $WORK)"
-ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v debug
+ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v debug --max-pods "$(( ${BENCH_PODS:-100} > 110 ? ${BENCH_PODS:-100} : 110 ))"
 
 # containerd's own CPU is shown too when exactly one containerd runs.
 CTD_PID=0
@@ -62,5 +66,5 @@ fi
 
 echo "==> $(nproc) CPUs, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$WORK/benchprobes" --socket "$MA_SOCK" --log "$MA_LOG" --pid "$MA_DAEMON_PID" --containerd-pid "$CTD_PID" --containerd-namespace "$MA_NS" \
-	--pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}"
+	--pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --net-window "${BENCH_NET_WINDOW:-0}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}"
 echo "==> load after the run $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -27,6 +27,7 @@ type options struct {
 	ctrNamespace               string // containerd namespace of the daemon (for its shims)
 	pid, containerdPID, pods   int
 	window, settle, timeout    time.Duration
+	netWindow                  time.Duration // > 0: first a phase without exec probes
 	readyPeriod, livePeriod    int
 	keep                       bool
 }
@@ -45,6 +46,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "ready-timeout", 5*time.Minute, "how long the pods may take to become ready")
 	flag.IntVar(&o.readyPeriod, "readiness-period", 1, "readiness probe periodSeconds")
 	flag.IntVar(&o.livePeriod, "liveness-period", 10, "liveness probe periodSeconds")
+	flag.DurationVar(&o.netWindow, "net-window", 0, "first run a phase of this window with HTTP readiness probes only (0: skip), then the full phase")
 	flag.BoolVar(&o.keep, "keep", false, "leave the pods running")
 	flag.Parse()
 	if o.socket == "" || o.logFile == "" || o.pid == 0 {
@@ -63,57 +65,93 @@ func run(ctx context.Context, o options) error {
 	for i := range names {
 		names[i] = fmt.Sprintf("bench-probe-%03d", i)
 	}
+	var net *phaseResult
+	if o.netWindow > 0 {
+		r, err := runPhase(ctx, c, o, names, 0, o.netWindow)
+		deleteAll(c, o.namespace, names)
+		if err != nil {
+			return err
+		}
+		report(o, r)
+		net = &r
+	}
 	if !o.keep {
 		defer deleteAll(c, o.namespace, names)
 	}
+	r, err := runPhase(ctx, c, o, names, o.livePeriod, o.window)
+	if err != nil {
+		return err
+	}
+	report(o, r)
+	if net != nil {
+		compare(*net, r)
+	}
+	return nil
+}
 
-	fmt.Printf("==> apply %d pods (HTTP readiness every %ds, exec liveness every %ds)\n", o.pods, o.readyPeriod, o.livePeriod)
+// phaseResult is what one phase (apply, wait for ready, measure) saw.
+type phaseResult struct {
+	livePeriod    int
+	allReady      time.Duration
+	use           usage
+	stats         []kindStats
+	periods       map[string]time.Duration
+	before, after podCounts
+}
+
+// runPhase applies the pods (livePeriod 0: without the exec liveness probe),
+// waits until all are ready, settles, and measures one window.
+func runPhase(ctx context.Context, c *api.Client, o options, names []string, livePeriod int, window time.Duration) (phaseResult, error) {
+	res := phaseResult{livePeriod: livePeriod, periods: map[string]time.Duration{
+		"Readiness": time.Duration(o.readyPeriod) * time.Second,
+		"Liveness":  time.Duration(livePeriod) * time.Second,
+	}}
+	live := "no liveness probe"
+	if livePeriod > 0 {
+		live = fmt.Sprintf("exec liveness every %ds", livePeriod)
+	}
+	fmt.Printf("==> apply %d pods (HTTP readiness every %ds, %s)\n", o.pods, o.readyPeriod, live)
 	t0 := time.Now()
 	err := forEach(names, 4, func(n string) error {
-		_, _, err := c.Apply(ctx, benchPod(o.namespace, n, int32(o.readyPeriod), int32(o.livePeriod)))
+		_, _, err := c.Apply(ctx, benchPod(o.namespace, n, int32(o.readyPeriod), int32(livePeriod)))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return res, fmt.Errorf("apply: %w", err)
 	}
 	applied := time.Since(t0)
 	if err := waitReady(ctx, c, o.namespace, names, o.timeout); err != nil {
-		return err
+		return res, err
 	}
-	allReady := time.Since(t0)
-	fmt.Printf("    applied in %v, all %d ready after %v\n", applied.Round(time.Millisecond), o.pods, allReady.Round(time.Millisecond))
+	res.allReady = time.Since(t0)
+	fmt.Printf("    applied in %v, all %d ready after %v\n", applied.Round(time.Millisecond), o.pods, res.allReady.Round(time.Millisecond))
 	time.Sleep(o.settle)
 
-	fmt.Printf("==> measure for %v\n", o.window)
+	fmt.Printf("==> measure for %v\n", window)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	before, _ := countPods(ctx, c, o.namespace, want)
-	m, err := measure(o.pid, o.containerdPID, o.ctrNamespace, o.window)
-	if err != nil {
-		return err
+	if res.before, err = countPods(ctx, c, o.namespace, want); err != nil {
+		return res, err
 	}
-	after, err := countPods(ctx, c, o.namespace, want)
-	if err != nil {
-		return err
+	if res.use, err = measure(o.pid, o.containerdPID, o.ctrNamespace, window); err != nil {
+		return res, err
 	}
-
+	if res.after, err = countPods(ctx, c, o.namespace, want); err != nil {
+		return res, err
+	}
 	f, err := os.Open(o.logFile)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer f.Close()
-	runs, err := parseProbeLog(f, m.from, m.to)
+	runs, err := parseProbeLog(f, res.use.from, res.use.to)
 	if err != nil {
-		return err
+		return res, err
 	}
-	periods := map[string]time.Duration{
-		"Readiness": time.Duration(o.readyPeriod) * time.Second,
-		"Liveness":  time.Duration(o.livePeriod) * time.Second,
-	}
-	report(o, m, analyze(runs, periods), periods, allReady, before, after)
-	return nil
+	res.stats = analyze(runs, res.periods)
+	return res, nil
 }
 
 // usage is what one measurement window saw.
@@ -209,7 +247,8 @@ func measure(pid, ctdPID int, ctrNS string, window time.Duration) (usage, error)
 	return u, nil
 }
 
-func report(o options, u usage, stats []kindStats, periods map[string]time.Duration, allReady time.Duration, before, after podCounts) {
+func report(o options, r phaseResult) {
+	u, stats, periods, allReady, before, after := r.use, r.stats, r.periods, r.allReady, r.before, r.after
 	secs := u.to.Sub(u.from).Seconds()
 	fmt.Printf("\n==> summary: %d pods, window %.1fs\n", o.pods, secs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -224,7 +263,7 @@ func report(o options, u usage, stats []kindStats, periods map[string]time.Durat
 		fmt.Fprintf(w, "shims (%d) incl. runc + exec'd probes\t%.1f%% of one core (%.2fs)\n", u.shims, 100*u.shimCPU/secs, u.shimCPU)
 	}
 	fmt.Fprintf(w, "host CPU busy (everything, all users)\t%.1f%% of %d cores\n", 100*u.hostBusy, goruntime.NumCPU())
-	fmt.Fprintf(w, "container restarts in window\t%d\n", after.restarts-before.restarts)
+	fmt.Fprintf(w, "container restarts in window\t%d (%d since apply)\n", after.restarts-before.restarts, after.restarts)
 	fmt.Fprintf(w, "ready at end\t%d of %d\n", after.ready, o.pods)
 	w.Flush()
 

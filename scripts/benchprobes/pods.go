@@ -19,10 +19,11 @@ const serverScript = `mkdir -p /www && echo ok >/www/index.html && httpd -p 8080
 	`trap 'exit 0' TERM; while true; do sleep 3600 & wait $!; done`
 
 // benchPod is one benchmark pod: an HTTP readiness probe and an exec
-// liveness probe at the given periods, no resource requests.
+// liveness probe at the given periods (livePeriod 0: no liveness probe), no
+// resource requests.
 func benchPod(ns, name string, readyPeriod, livePeriod int32) *v1.Pod {
 	var grace int64 = 1
-	return &v1.Pod{
+	p := &v1.Pod{
 		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "bench-probes"}},
 		Spec: v1.PodSpec{
@@ -37,13 +38,16 @@ func benchPod(ns, name string, readyPeriod, livePeriod int32) *v1.Pod {
 					ProbeHandler:  v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}},
 					PeriodSeconds: readyPeriod, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1,
 				},
-				LivenessProbe: &v1.Probe{
-					ProbeHandler:  v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"cat", "/www/index.html"}}},
-					PeriodSeconds: livePeriod, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1,
-				},
 			}},
 		},
 	}
+	if livePeriod > 0 {
+		p.Spec.Containers[0].LivenessProbe = &v1.Probe{
+			ProbeHandler:  v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"cat", "/www/index.html"}}},
+			PeriodSeconds: livePeriod, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1,
+		}
+	}
+	return p
 }
 
 // forEach runs f for every name with at most par calls at once and returns
