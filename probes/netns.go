@@ -13,9 +13,9 @@ import (
 // for its whole life, whichever thread later connects, reads or writes it.
 // So a network probe only needs its socket *created* inside the pod's
 // namespace: the probing goroutine locks its thread, enters the pod's
-// namespace, lets the dialer create the socket, and goes back to the
-// agent's namespace and unlocks before the connect (net.Dialer's Control
-// hook runs between the two); the connect and all I/O then run as usual.
+// namespace, creates the socket, and goes back to the
+// agent's namespace and unlocks before the connect; the connect and all
+// I/O then run as usual (see rawconn.go).
 //
 // Entering and leaving costs two setns calls. What made the old dial
 // expensive was everything around them: a new goroutine per dial (which
@@ -124,7 +124,7 @@ func (p *nsFiles) hostNS() (*os.File, error) {
 // inNetNS runs create on the calling goroutine, locked to its thread,
 // with that thread in the namespace at path. create must make exactly one
 // socket and call the leave function it is given right after, before
-// anything that can block (net.Dialer's Control hook is that moment):
+// anything that can block (dialRaw calls it right after socket(2)):
 // leave takes the thread back to the agent's namespace and unlocks it. If
 // create returns without calling leave, inNetNS calls it.
 //

@@ -1,0 +1,160 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawPair dials a loopback listener with dialRaw and returns both ends.
+func rawPair(t *testing.T) (client net.Conn, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	c, err := dialRaw(context.Background(), "", netip.MustParseAddr("127.0.0.1"), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c, s
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+func TestRawConnReadWriteEOF(t *testing.T) {
+	before := openFDs(t)
+	c, s := rawPair(t)
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("server read %q, %v", buf, err)
+	}
+	go func() { s.Write([]byte("pong")); s.Close() }()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "pong" {
+		t.Fatalf("client read %q, %v; want pong and EOF", got, err)
+	}
+	if c.RemoteAddr().String() != s.LocalAddr().String() {
+		t.Errorf("RemoteAddr %v, want %v", c.RemoteAddr(), s.LocalAddr())
+	}
+	if c.LocalAddr().String() != s.RemoteAddr().String() {
+		t.Errorf("LocalAddr %v, want %v", c.LocalAddr(), s.RemoteAddr())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := c.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
+	}
+	s.Close()
+	if after := openFDs(t); after != before {
+		t.Errorf("open fds %d -> %d", before, after)
+	}
+}
+
+func TestRawConnDeadlines(t *testing.T) {
+	c, _ := rawPair(t)
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	start := time.Now()
+	_, err := c.Read(make([]byte, 1))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "i/o timeout") {
+		t.Fatalf("Read: %v, want an i/o timeout", err)
+	}
+	if el := time.Since(start); el < 25*time.Millisecond || el > 2*time.Second {
+		t.Errorf("timed out after %v, want about 30ms", el)
+	}
+	if !strings.HasPrefix(err.Error(), "read tcp 127.0.0.1:") {
+		t.Errorf("error %q does not read like the net package's", err)
+	}
+	// A deadline moved into the past by another goroutine ends a blocked Read.
+	_ = c.SetReadDeadline(time.Time{})
+	go func() { time.Sleep(20 * time.Millisecond); _ = c.SetDeadline(time.Unix(1, 0)) }()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after SetDeadline(past): %v", err)
+	}
+}
+
+func TestRawConnCloseWakesRead(t *testing.T) {
+	before := openFDs(t)
+	c, s := rawPair(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("blocked Read ended with %v, want net.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not wake the blocked Read")
+	}
+	s.Close()
+	if after := openFDs(t); after != before {
+		t.Errorf("open fds %d -> %d: the descriptor was not closed after the last call", before, after)
+	}
+}
+
+func TestRawConnWriteToClosedPeer(t *testing.T) {
+	c, s := rawPair(t)
+	defer c.Close()
+	s.Close()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ { // the first write may still succeed
+		_, err = c.Write(make([]byte, 1<<16))
+		time.Sleep(time.Millisecond)
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "write tcp ") {
+		t.Fatalf("write to a closed peer: %v, want EPIPE or ECONNRESET as a write error (and no SIGPIPE)", err)
+	}
+}
+
+func TestDialRawErrors(t *testing.T) {
+	port := closedPort(t)
+	_, err := dialRaw(context.Background(), "", netip.MustParseAddr("127.0.0.1"), port)
+	want := "dial tcp 127.0.0.1:" + strconv.Itoa(port) + ": connect: connection refused"
+	if err == nil || err.Error() != want {
+		t.Errorf("refused: %v, want %q", err, want)
+	}
+	hole := blackholePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = dialRaw(ctx, "", netip.MustParseAddr("127.0.0.1"), hole)
+	want = "dial tcp 127.0.0.1:" + strconv.Itoa(hole) + ": i/o timeout"
+	if err == nil || err.Error() != want || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("timeout: %v, want %q", err, want)
+	}
+}
