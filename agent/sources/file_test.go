@@ -26,9 +26,16 @@ func manifest(name, image string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: c\n    image: %s\n", name, image)
 }
 
+// write replaces dir/file atomically (a hidden temporary file, which the
+// source ignores, renamed over it): an in-place write could be read half
+// done by a source whose debounce ran out on a loaded machine.
 func write(t *testing.T, dir, file, content string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(dir, ".tmp-"+file)
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, file)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -167,8 +174,8 @@ func TestFileSourceChanges(t *testing.T) {
 
 	write(t, h.dir, "b.yaml", manifest("db", "postgres"))
 	added := h.next()
-	if names(added) != "db-node1,web-node1" {
-		t.Fatalf("after add: %s", names(added))
+	if names(added) != "db-node1,web-node1" || web == nil {
+		t.Fatalf("after add: %s (first: %s)", names(added), names(first))
 	}
 	if added["web-node1"].UID != web.UID || added["web-node1"].Annotations[ConfigSeenAnnotation] != web.Annotations[ConfigSeenAnnotation] {
 		t.Errorf("unchanged pod changed identity")
@@ -176,6 +183,9 @@ func TestFileSourceChanges(t *testing.T) {
 
 	write(t, h.dir, "a.yaml", manifest("web", "nginx:1.25"))
 	changed := h.next()
+	if names(changed) != "db-node1,web-node1" {
+		t.Fatalf("after change: %s", names(changed))
+	}
 	if changed["web-node1"].UID == web.UID {
 		t.Errorf("changed pod kept UID %s", web.UID)
 	}
