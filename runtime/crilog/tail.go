@@ -33,7 +33,7 @@ type Tailer struct {
 	w     *fsnotify.Watcher
 
 	mu     sync.Mutex
-	spools map[string]*tailedSpool // by directory
+	spools map[string]*tailedSpool  // by directory
 	wakeOf map[string]chan struct{} // by raw file path
 	closed bool
 	wg     sync.WaitGroup // the dispatcher
