@@ -44,6 +44,7 @@ spec:
   containers:
   - name: main
     image: busybox
+    imagePullPolicy: IfNotPresent
     command: ["sh", "-c", %q]
     volumeMounts: [{name: ctl, mountPath: /ctl}]
 `, ctl, script)
