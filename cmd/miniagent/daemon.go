@@ -34,6 +34,7 @@ type daemonFlags struct {
 	evictionPeriod, pressurePeriod           time.Duration
 	maxPods                                  int
 	metricsBindAddress                       string
+	containerLogMode                         string
 }
 
 func runDaemon(args []string) int {
@@ -52,6 +53,7 @@ func runDaemon(args []string) int {
 	fs.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "number of pods that can run on this node")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", "", "host:port to serve /metrics over TCP too (default off; an empty host is 127.0.0.1; a non-loopback host is served with a warning)")
+	fs.StringVar(&f.containerLogMode, "container-log-mode", containerd.LogModeAgent, "how container output reaches its log file: \"agent\" (the shim appends to a spool under --root-dir that the agent turns into CRI records; no process per container) or \"process\" (a miniagent-crilog process per container)")
 	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
 	fs.StringVar(&f.systemReserved, "system-reserved", "", "resources reserved for the system, e.g. memory=1Gi,cpu=500m")
 	fs.StringVar(&f.enforce, "enforce-node-allocatable", "pods", "\"pods\" limits the top-level pods cgroup to capacity - reserved; \"none\" does not")
@@ -81,6 +83,10 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
 	}
+	if f.containerLogMode != containerd.LogModeAgent && f.containerLogMode != containerd.LogModeProcess {
+		fmt.Fprintf(os.Stderr, "error: --container-log-mode: %q: want %q or %q\n", f.containerLogMode, containerd.LogModeAgent, containerd.LogModeProcess)
+		return 2
+	}
 	if f.metricsBindAddress != "" {
 		if _, _, err := metrics.BindAddress(f.metricsBindAddress); err != nil {
 			fmt.Fprintln(os.Stderr, "error: --metrics-bind-address:", err)
@@ -107,6 +113,8 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		Namespace: f.containerdNamespace,
 		StateDir:  filepath.Join(f.rootDir, "ns"),
 		LogShim:   shim,
+		LogMode:   f.containerLogMode, LogSpoolDir: filepath.Join(f.rootDir, "logspool"),
+		OnLogError: func(id string, err error) { log.Warn("container log", "container", id, "err", err) },
 	})
 	if err != nil {
 		return err
@@ -148,7 +156,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			errc <- nil
 		}
 	}()
-	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_process", strings.Join(shim, " "))
+	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "))
 	runErr := a.Run(ctx, srcs...)
 	stop()
 	if err := <-errc; err != nil && ctx.Err() == nil {

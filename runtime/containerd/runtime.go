@@ -9,9 +9,12 @@
 //   - labels on each container carry what survives an agent restart: the
 //     Kubernetes identity (runtime.Label*), the CRI log path, the start time,
 //     and the exit recorded by the exit monitor;
-//   - the container's stdout/stderr go through containerd's binary log driver
-//     to a small log process (crilog.ShimMain) owned by the containerd shim,
-//     so logs keep flowing while the agent is down;
+//   - the container's stdout/stderr reach its CRI log file one of two ways
+//     (Options.LogMode): the shim appends them to a spool of two plain files
+//     that the runtime's crilog.Tailer turns into CRI records (LogModeAgent,
+//     no process per container), or containerd's binary log driver starts a
+//     small log process (crilog.ShimMain) per container (LogModeProcess).
+//     Either way output written while the agent is down is kept;
 //   - a pod sandbox is a network namespace (loopback up) and an IPC namespace,
 //     bind-mounted under Options.StateDir/<pod uid>/{net,ipc}.
 package containerd
@@ -34,6 +37,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/miniagent/miniagent/runtime"
+	"github.com/miniagent/miniagent/runtime/crilog"
 )
 
 // Labels this package adds to containers besides the caller's.
@@ -71,6 +75,17 @@ type Options struct {
 	// LogShim[0] <log path> "". The program must call crilog.ShimMain with the
 	// arguments after the prefix. Empty LogShim: container output is discarded.
 	LogShim []string
+
+	// LogMode is LogModeAgent or LogModeProcess ("" = process). In agent
+	// mode new tasks log through a spool under LogSpoolDir.
+	LogMode string
+	// LogSpoolDir holds the log spools (one directory per container). Set
+	// it whatever the mode: spools left by an agent in agent mode are
+	// followed and finished in either mode.
+	LogSpoolDir string
+	// OnLogError hears of log errors that have no caller (a full disk
+	// while writing a log); nil ignores them.
+	OnLogError func(containerID string, err error)
 }
 
 // Runtime is the containerd implementation of runtime.Runtime.
@@ -84,6 +99,8 @@ type Runtime struct {
 	wg     sync.WaitGroup
 
 	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
+
+	tailer *crilog.Tailer // nil without LogSpoolDir
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -111,6 +128,19 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	} else if n > 0 && !filepath.IsAbs(opts.LogShim[0]) {
 		return nil, fmt.Errorf("log shim %q: program path must be absolute", opts.LogShim[0])
 	}
+	switch opts.LogMode {
+	case "":
+		opts.LogMode = LogModeProcess
+	case LogModeProcess, LogModeAgent:
+	default:
+		return nil, fmt.Errorf("log mode %q: want %q or %q", opts.LogMode, LogModeAgent, LogModeProcess)
+	}
+	if opts.LogSpoolDir != "" && !filepath.IsAbs(opts.LogSpoolDir) {
+		return nil, fmt.Errorf("log spool dir %q must be absolute", opts.LogSpoolDir)
+	}
+	if opts.LogMode == LogModeAgent && opts.LogSpoolDir == "" {
+		return nil, fmt.Errorf("log mode %q needs a log spool dir", LogModeAgent)
+	}
 	if !filepath.IsAbs(opts.StateDir) {
 		return nil, fmt.Errorf("state dir %q must be absolute", opts.StateDir)
 	}
@@ -119,14 +149,23 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, classify(fmt.Errorf("connect to containerd at %s: %w", opts.Address, err))
 	}
 	bg, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
-	return &Runtime{client: c, opts: opts, bg: bg, cancel: cancel}, nil
+	r := &Runtime{client: c, opts: opts, bg: bg, cancel: cancel}
+	if err := r.startLogs(); err != nil {
+		cancel()
+		_ = c.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Close stops background work and closes the connection. Containers, tasks
-// and log processes keep running.
+// and log processes keep running; log spools stay for the next agent.
 func (r *Runtime) Close() error {
 	r.cancel()
 	r.wg.Wait()
+	if r.tailer != nil {
+		_ = r.tailer.Close()
+	}
 	return r.client.Close()
 }
 

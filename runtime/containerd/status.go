@@ -74,7 +74,27 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerStatus
 	if err != nil {
 		return nil, classify(fmt.Errorf("list snapshots: %w", err))
 	}
+	// Likewise a log spool whose container and snapshot are gone (the agent
+	// died inside RemoveContainer).
+	spools, err := r.spoolIDs()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range spools {
+		if !have[id] && !listed(out, id) {
+			out = append(out, runtime.ContainerStatus{ID: id, State: runtime.StateUnknown})
+		}
+	}
 	return out, nil
+}
+
+func listed(list []runtime.ContainerStatus, id string) bool {
+	for _, c := range list {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // isContainerID tells whether s has the form of the IDs the agent gives

@@ -32,19 +32,28 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
-	task, err := c.NewTask(ctx, r.logIO(labels[LabelLogPath]))
+	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath])
 	if err != nil {
+		return time.Time{}, fmt.Errorf("start container %q: log IO: %w", id, err)
+	}
+	task, err := c.NewTask(ctx, ioc)
+	if err != nil {
+		undoIO()
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: create task: %w", id, err))
 	}
 	// Wait before Start so the exit cannot be missed; the wait lives as long
 	// as the runtime, not the request.
 	exitCh, err := task.Wait(r.bg)
 	if err != nil {
-		_, _ = task.Delete(ctx, client.WithProcessKill)
+		if _, derr := task.Delete(ctx, client.WithProcessKill); derr == nil {
+			undoIO()
+		}
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: wait task: %w", id, err))
 	}
 	if err := task.Start(ctx); err != nil {
-		_, _ = task.Delete(ctx, client.WithProcessKill)
+		if _, derr := task.Delete(ctx, client.WithProcessKill); derr == nil {
+			undoIO()
+		}
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
@@ -187,6 +196,9 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		if err := r.reapShims(id); err != nil {
 			return fmt.Errorf("remove container %q: end orphaned shim: %w", id, err)
 		}
+		if err := r.finishLogs(id); err != nil {
+			return fmt.Errorf("remove container %q: %w", id, err)
+		}
 		return nil
 	}
 	if err != nil {
@@ -205,6 +217,11 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		}
 	default:
 		return classify(fmt.Errorf("remove container %q: %w", id, err))
+	}
+	// The task is gone, so the shim has written all output: the log is
+	// complete before the exit is published.
+	if err := r.finishLogs(id); err != nil {
+		return fmt.Errorf("remove container %q: %w", id, err)
 	}
 	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return classify(fmt.Errorf("remove container %q: %w", id, err))

@@ -27,28 +27,80 @@ const MaxLineSize = 16 * 1024
 // nine-digit fraction so records sort and align lexically.
 const TimestampFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
+// recorder turns a raw byte stream into CRI records, appended to out. It
+// keeps the content of the current, not yet terminated line in buf; both
+// the timer-driven writer below and the spool follower (tail.go) drive it.
+type recorder struct {
+	stream string
+	now    func() time.Time
+	buf    []byte // content of the current, not yet terminated line
+	out    bytes.Buffer
+}
+
+// feed consumes p: one F record per complete line, P records for every
+// MaxLineSize bytes of an over-long line; an unterminated rest stays in buf.
+func (r *recorder) feed(p []byte) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			r.buf = append(r.buf, p...)
+			p = nil
+		} else {
+			r.buf = append(r.buf, p[:i]...)
+			p = p[i+1:]
+		}
+		for len(r.buf) > MaxLineSize {
+			r.emit(TagPartial, r.buf[:MaxLineSize])
+			r.buf = append(r.buf[:0], r.buf[MaxLineSize:]...)
+		}
+		if i >= 0 {
+			r.emit(TagFull, bytes.TrimSuffix(r.buf, []byte{'\r'}))
+			r.buf = r.buf[:0]
+		}
+	}
+}
+
+// flushPartial writes the unterminated rest, if any, as a P record.
+func (r *recorder) flushPartial() {
+	if len(r.buf) > 0 {
+		r.emit(TagPartial, r.buf)
+		r.buf = r.buf[:0]
+	}
+}
+
+// pending is the number of input bytes consumed but not yet in a record.
+func (r *recorder) pending() int { return len(r.buf) }
+
+func (r *recorder) emit(tag string, content []byte) {
+	r.out.WriteString(r.now().UTC().Format(TimestampFormat))
+	r.out.WriteByte(' ')
+	r.out.WriteString(r.stream)
+	r.out.WriteByte(' ')
+	r.out.WriteString(tag)
+	r.out.WriteByte(' ')
+	r.out.Write(content)
+	r.out.WriteByte('\n')
+}
+
 // NewWriter returns a writer that turns the raw byte stream written to it into
-// CRI log records for stream (Stdout or Stderr) on w. Every record is handed
-// to w in a single Write call, so several writers can share one destination
-// safely when w serialises its writes. now supplies record timestamps (they
-// are converted to UTC). Close flushes a trailing unterminated line as a P
-// record; it does not close w.
+// CRI log records for stream (Stdout or Stderr) on w. Every Write to w holds
+// whole records only (those of one input Write), so several writers can
+// share one destination safely when w serialises its writes. now supplies
+// record timestamps (they are converted to UTC). Close flushes a trailing
+// unterminated line as a P record; it does not close w.
 func NewWriter(w io.Writer, stream string, now func() time.Time) io.WriteCloser {
 	if now == nil {
 		now = time.Now
 	}
-	return &writer{out: w, stream: stream, now: now}
+	return &writer{dst: w, rec: recorder{stream: stream, now: now}}
 }
 
 type writer struct {
 	mu     sync.Mutex
-	out    io.Writer
-	stream string
-	now    func() time.Time
-	buf    []byte // content of the current, not yet terminated line
-	rec    bytes.Buffer
+	dst    io.Writer
+	rec    recorder
 	closed bool
-	err    error       // first error from out; later writes still drain input
+	err    error       // first error from dst; later writes still drain input
 	flush  *time.Timer // pending write of an unterminated line
 }
 
@@ -63,25 +115,8 @@ func (w *writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, io.ErrClosedPipe
 	}
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			w.buf = append(w.buf, p...)
-			p = nil
-		} else {
-			w.buf = append(w.buf, p[:i]...)
-			p = p[i+1:]
-		}
-		for len(w.buf) > MaxLineSize {
-			w.emit(TagPartial, w.buf[:MaxLineSize])
-			w.buf = append(w.buf[:0], w.buf[MaxLineSize:]...)
-		}
-		if i >= 0 {
-			w.emit(TagFull, bytes.TrimSuffix(w.buf, []byte{'\r'}))
-			w.buf = w.buf[:0]
-		}
-	}
+	w.rec.feed(p)
+	w.send()
 	// What is left of an unterminated line is written as a P record if
 	// nothing follows within PartialFlushDelay: the container may stay
 	// silent (or be stopped) long before its stream ends, and readers join
@@ -90,10 +125,10 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.flush.Stop()
 		w.flush = nil
 	}
-	if len(w.buf) > 0 {
+	if w.rec.pending() > 0 {
 		w.flush = time.AfterFunc(PartialFlushDelay, w.flushPartial)
 	}
-	return n, w.err
+	return len(p), w.err
 }
 
 // PartialFlushDelay is how long an unterminated line waits for its rest
@@ -103,9 +138,9 @@ const PartialFlushDelay = 200 * time.Millisecond
 func (w *writer) flushPartial() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.closed && len(w.buf) > 0 {
-		w.emit(TagPartial, w.buf)
-		w.buf = w.buf[:0]
+	if !w.closed {
+		w.rec.flushPartial()
+		w.send()
 	}
 }
 
@@ -120,24 +155,18 @@ func (w *writer) Close() error {
 	if w.flush != nil {
 		w.flush.Stop()
 	}
-	if len(w.buf) > 0 {
-		w.emit(TagPartial, w.buf)
-		w.buf = nil
-	}
+	w.rec.flushPartial()
+	w.send()
 	return w.err
 }
 
-func (w *writer) emit(tag string, content []byte) {
-	w.rec.Reset()
-	w.rec.WriteString(w.now().UTC().Format(TimestampFormat))
-	w.rec.WriteByte(' ')
-	w.rec.WriteString(w.stream)
-	w.rec.WriteByte(' ')
-	w.rec.WriteString(tag)
-	w.rec.WriteByte(' ')
-	w.rec.Write(content)
-	w.rec.WriteByte('\n')
-	if _, err := w.out.Write(w.rec.Bytes()); err != nil && w.err == nil {
+// send hands the records built so far to dst in one Write.
+func (w *writer) send() {
+	if w.rec.out.Len() == 0 {
+		return
+	}
+	if _, err := w.dst.Write(w.rec.out.Bytes()); err != nil && w.err == nil {
 		w.err = err
 	}
+	w.rec.out.Reset()
 }

@@ -93,8 +93,12 @@ func TestWriterKeepsDrainingOnDestinationError(t *testing.T) {
 	if n != 4 || err == nil {
 		t.Fatalf("Write = %d, %v; want 4 and an error", n, err)
 	}
+	// The records of one input Write go out in one destination Write.
+	if n, err := w.Write([]byte("c\n")); n != 2 || err == nil {
+		t.Fatalf("second Write = %d, %v; want 2 and the first error", n, err)
+	}
 	if f.calls != 2 {
-		t.Fatalf("destination called %d times, want 2", f.calls)
+		t.Fatalf("destination called %d times, want 2 (one per input Write)", f.calls)
 	}
 }
 

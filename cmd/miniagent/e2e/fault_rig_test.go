@@ -109,6 +109,12 @@ type rig struct {
 // under $TMPDIR/miniagent-fault-logs.
 func newRig(t *testing.T, private bool) *rig {
 	t.Helper()
+	return newRigArgs(t, private, logModeArgs()...)
+}
+
+// newRigArgs is newRig with extra daemon flags.
+func newRigArgs(t *testing.T, private bool, extra ...string) *rig {
+	t.Helper()
 	bin, tar := faultBinaries(t)
 	name := fmt.Sprintf("miniagent-fault-%d-%d", os.Getpid(), faultSeq.Add(1))
 	// Short paths: unix socket paths are limited to 108 bytes.
@@ -141,6 +147,7 @@ func newRig(t *testing.T, private bool) *rig {
 	r.daemonArgs = []string{"daemon", "--containerd-address", r.addr, "--containerd-namespace", name,
 		"--root-dir", r.rootDir, "--socket", r.socket, "--pod-logs-dir", r.logsDir,
 		"--cgroup-root", name, "--node-name", "miniagent-fault-node"}
+	r.daemonArgs = append(r.daemonArgs, extra...)
 	r.startDaemon()
 	t.Logf("rig %s up (load average %s)", name, loadavg())
 	return r

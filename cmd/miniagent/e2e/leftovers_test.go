@@ -24,7 +24,7 @@ type leftoverScope struct {
 	Address    string // containerd socket
 	Namespace  string // containerd namespace
 	CgroupRoot string // the daemon's --cgroup-root
-	RootDir    string // --root-dir: checkpoints/, pods/ (volumes), ns/
+	RootDir    string // --root-dir: checkpoints/, pods/ (volumes), ns/, logspool/
 	StateDir   string // the runtime's netns/ipc bind mounts (<root-dir>/ns)
 	LogsDir    string // --pod-logs-dir
 	// ContainerdState is containerd's state directory (task bundles and
@@ -53,6 +53,7 @@ func listLeftovers(s leftoverScope) []string {
 		{"netns/ipc state", s.StateDir},
 		{"checkpoint", filepath.Join(s.RootDir, "checkpoints")},
 		{"pod volume directory", filepath.Join(s.RootDir, "pods")},
+		{"container log spool", filepath.Join(s.RootDir, "logspool")},
 		{"pod log directory", s.LogsDir},
 		{"containerd task bundle", filepath.Join(state, "io.containerd.runtime.v2.task", s.Namespace)},
 	} {

@@ -206,6 +206,16 @@ func newHarness() (*harness, error) {
 	return x, nil
 }
 
+// logModeArgs selects the daemon's container log mode from
+// MINIAGENT_E2E_LOG_MODE (agent or process; unset: the daemon's default),
+// so the suite can run in both.
+func logModeArgs() []string {
+	if m := os.Getenv("MINIAGENT_E2E_LOG_MODE"); m != "" {
+		return []string{"--container-log-mode", m}
+	}
+	return nil
+}
+
 // repoRoot walks up from the working directory to the directory with go.mod.
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -243,6 +253,7 @@ func (x *harness) startDaemon() error {
 		"--node-name", nodeName,
 		"--node-labels", "kubernetes.io/e2e-az-name=e2e-az1,miniagent.test/e2e=true",
 	)
+	cmd.Args = append(cmd.Args, logModeArgs()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: a Ctrl-C on `go test` does not reach the daemon first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
