@@ -13,6 +13,12 @@ type halfCloser interface {
 	CloseWrite() error
 }
 
+// resetter is a stream that can be closed in both directions at once
+// (httpstream.Stream's Reset).
+type resetter interface {
+	Reset() error
+}
+
 // Splice copies stream to conn and conn to stream until both directions
 // ended or ctx ends, then closes both. When one side's input ends, the
 // other side's write direction is shut (CloseWrite on conn; Close on a
@@ -29,7 +35,11 @@ func Splice(ctx context.Context, stream io.ReadWriteCloser, conn net.Conn) error
 		once.Do(func() {
 			firstErr = err
 			conn.Close()
-			stream.Close()
+			if r, ok := stream.(resetter); ok && err != nil {
+				_ = r.Reset() // both directions: a blocked read of ours ends too
+			} else {
+				stream.Close()
+			}
 		})
 	}
 	var wg sync.WaitGroup

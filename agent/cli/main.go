@@ -1,5 +1,7 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
-// describe, logs, label, taint) on top of the API client, printing like
+// describe, logs, label, taint, exec, attach, port-forward, cp) on top of
+// the API client (the streaming verbs through client-go's SPDY clients
+// over the same socket), printing like
 // kubectl: the same tables, STATUS column, describe layout, output formats
 // and error messages.
 package cli

@@ -29,7 +29,7 @@ func parsePortSpecs(args []string) ([]portSpec, error) {
 	for _, arg := range args {
 		local, remote, hasLocal := strings.Cut(arg, ":")
 		if !hasLocal {
-			local, remote = arg, arg
+			local, remote = "", arg
 		}
 		if remote == "" {
 			return nil, fmt.Errorf("invalid port %q: the remote port is missing", arg)
@@ -146,7 +146,7 @@ func (a *app) portForward(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	pf, err := portforward.NewOnAddressesWithContext(ctx, dialer, *addrs, ports, nil, a.stdout, a.stderr)
+	pf, err := portforward.NewOnAddressesForStreamingWithContext(ctx, dialer, *addrs, ports, nil, a.stdout, a.stderr)
 	if err != nil {
 		return a.fail(err)
 	}

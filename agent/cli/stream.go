@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	httpstreamspdy "k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	streamhttp "k8s.io/streaming/pkg/httpstream"
+	streamspdy "k8s.io/streaming/pkg/httpstream/spdy"
 	utilexec "k8s.io/utils/exec"
 
 	"golang.org/x/term"
@@ -35,12 +35,12 @@ func streamURL(namespace, pod, sub string, q url.Values) *url.URL {
 
 // spdyTransport returns client-go's SPDY round tripper dialling the
 // daemon's unix socket (what kubectl does over TLS to the API server).
-func spdyTransport(socket string) (*httpstreamspdy.SpdyRoundTripper, error) {
+func spdyTransport(socket string) (*streamspdy.SpdyRoundTripper, error) {
 	unix := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
-	return httpstreamspdy.NewRoundTripperWithConfig(httpstreamspdy.RoundTripperConfig{
+	return streamspdy.NewRoundTripperWithConfig(streamspdy.RoundTripperConfig{
 		UpgradeTransport: unix,
 		PingPeriod:       5 * time.Second,
 	})
@@ -52,7 +52,7 @@ func streamExec(ctx context.Context, socket string, u *url.URL, opts remotecomma
 	if err != nil {
 		return err
 	}
-	ex, err := remotecommand.NewSPDYExecutorForTransports(rt, rt, http.MethodPost, u)
+	ex, err := remotecommand.NewSPDYExecutorForTransports(rt, spdy.NewUpgraderForStreaming(rt), http.MethodPost, u)
 	if err != nil {
 		return err
 	}
@@ -60,12 +60,12 @@ func streamExec(ctx context.Context, socket string, u *url.URL, opts remotecomma
 }
 
 // spdyDialer is the port-forward dialer over the daemon's socket.
-func spdyDialer(socket string, u *url.URL) (httpstream.Dialer, error) {
+func spdyDialer(socket string, u *url.URL) (streamhttp.Dialer, error) {
 	rt, err := spdyTransport(socket)
 	if err != nil {
 		return nil, err
 	}
-	return spdy.NewDialer(rt, &http.Client{Transport: rt}, http.MethodPost, u), nil
+	return spdy.NewDialerForStreaming(spdy.NewUpgraderForStreaming(rt), &http.Client{Transport: rt}, http.MethodPost, u), nil
 }
 
 // exitCode maps the result of a remote command to the CLI's exit code and
