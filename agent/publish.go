@@ -22,6 +22,8 @@ type podSnapshot struct {
 	// containers, sandbox, volumes and cgroup are gone).
 	released bool
 	cgroups  map[string]string // running container → its cgroup path
+	running  map[string]string // running container → its runtime ID
+	netns    string            // the sandbox's network namespace ("" = none or the host's)
 	logs     map[string]containerLogs
 	ids      []string // runtime container IDs the pod may hold
 	held     runtimeHeld
@@ -64,13 +66,18 @@ func (w *podWorker) render() *podSnapshot {
 		rejected: rec.Rejected,
 		released: rec.Released || (rec.Sandbox == nil && len(rec.runtimeIDs()) == 0),
 		cgroups:  map[string]string{},
+		running:  map[string]string{},
 		logs:     map[string]containerLogs{},
 		ids:      rec.runtimeIDs(),
 		held:     heldBy(rec),
 	}
+	if rec.Sandbox != nil {
+		s.netns = rec.Sandbox.NetNSPath
+	}
 	for name, c := range rec.Containers {
 		if c.Current.running() {
 			s.cgroups[name] = a.containerCgroupPath(rec.Pod, c.Current.ID)
+			s.running[name] = c.Current.ID
 		}
 		s.logs[name] = containerLogs{
 			current: logRefOf(c.Current), previous: logRefOf(c.Last),

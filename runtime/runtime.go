@@ -9,6 +9,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"io"
 	"syscall"
 	"time"
 )
@@ -196,6 +197,25 @@ type ExecResult struct {
 	Output   []byte // stdout and stderr interleaved, truncated to the requested limit
 }
 
+// TerminalSize is a terminal's size in character cells.
+type TerminalSize struct {
+	Width, Height uint16
+}
+
+// ExecStreams connect an interactive exec to its caller. A nil stream is
+// not connected (the process's stdin is then /dev/null, its output dropped).
+type ExecStreams struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // unused with TTY: the terminal carries both outputs on Stdout
+	// TTY gives the process a terminal (and TERM=xterm unless the
+	// container sets TERM).
+	TTY bool
+	// Resize, with TTY, delivers the caller's terminal size: the first
+	// value sets the initial size, later ones resize the terminal.
+	Resize <-chan TerminalSize
+}
+
 // ErrExecTimeout is returned by Exec when the process ran past its timeout;
 // the process has been killed by then.
 var ErrExecTimeout = errors.New("exec timed out")
@@ -236,6 +256,20 @@ type Runtime interface {
 	// Exec runs cmd in the running container, collecting up to maxOutput bytes of
 	// output. Past timeout the process is killed and ErrExecTimeout returned.
 	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration, maxOutput int) (ExecResult, error)
+
+	// ExecStream runs cmd in the running container with the container's
+	// environment, user and working directory, connected to streams, and
+	// returns its exit code once it exited and its output was copied.
+	// When stdin ends, the process's stdin is closed. If ctx ends first,
+	// the process is killed. The exec process is removed in every case.
+	ExecStream(ctx context.Context, id string, cmd []string, streams ExecStreams) (exitCode int, err error)
+
+	// PortForward connects stream to TCP port on 127.0.0.1 inside the
+	// network namespace at netnsPath ("" = the host's) and copies both
+	// ways until both directions ended or ctx ends; it closes stream and
+	// the connection before it returns. A refused or failed dial is an
+	// error naming the port.
+	PortForward(ctx context.Context, netnsPath string, port int32, stream io.ReadWriteCloser) error
 
 	// Events streams exit and OOM events of containers until ctx ends. If the
 	// connection to the daemon breaks, the channel keeps open and the

@@ -23,6 +23,8 @@ type Server struct {
 }
 
 // NewServer returns a Server for b. log may be nil (then slog.Default()).
+// When b is also a Streamer, the pods' exec, attach and portforward
+// subresources are served too.
 func NewServer(b Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
@@ -53,6 +55,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/nodes", s.listNodes)
 	s.mux.HandleFunc("GET /api/v1/nodes/{name}", s.getNode)
 	s.mux.HandleFunc("PUT /api/v1/nodes/{name}", s.putNode)
+	if st, ok := s.b.(Streamer); ok {
+		s.streamRoutes(st)
+	}
 	s.debugRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{

@@ -1,5 +1,7 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
-// describe, logs, label, taint) on top of the API client, printing like
+// describe, logs, label, taint, exec, attach, port-forward, cp) on top of
+// the API client (the streaming verbs through client-go's SPDY clients
+// over the same socket), printing like
 // kubectl: the same tables, STATUS column, describe layout, output formats
 // and error messages.
 package cli
@@ -33,6 +35,10 @@ Usage:
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
   miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
+  miniagent exec POD [-c CONTAINER] [-i] [-t] [-q] -- COMMAND [ARG...]
+  miniagent attach POD [-c CONTAINER] [-q]
+  miniagent port-forward POD [LOCAL:]REMOTE... [--address 127.0.0.1]
+  miniagent cp [-c CONTAINER] POD:PATH LOCAL | LOCAL POD:PATH
   miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
   miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
 
@@ -83,6 +89,7 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 	verbs := map[string]func(context.Context, []string) int{
 		"apply": a.apply, "delete": a.delete, "get": a.get, "describe": a.describe, "logs": a.logs,
 		"label": a.label, "taint": a.taint,
+		"exec": a.exec, "attach": a.attach, "port-forward": a.portForward, "cp": a.cp,
 	}
 	verb, ok := verbs[rest[0]]
 	if !ok {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"io"
 	"syscall"
 	"time"
 
@@ -144,3 +145,20 @@ func (r *instrumented) Version(ctx context.Context) (string, error) {
 
 // Close is not a runtime operation: it only drops the connection.
 func (r *instrumented) Close() error { return r.next.Close() }
+
+// ExecStream is counted as kubelet's "exec" (the CRI call that starts an
+// interactive exec); its duration is the whole session's.
+func (r *instrumented) ExecStream(ctx context.Context, id string, cmd []string, st runtime.ExecStreams) (int, error) {
+	start := r.clock.Now()
+	code, err := r.next.ExecStream(ctx, id, cmd, st)
+	r.done("exec", start, err)
+	return code, err
+}
+
+// PortForward is counted as kubelet's "port_forward", one per connection.
+func (r *instrumented) PortForward(ctx context.Context, netnsPath string, port int32, stream io.ReadWriteCloser) error {
+	start := r.clock.Now()
+	err := r.next.PortForward(ctx, netnsPath, port, stream)
+	r.done("port_forward", start, err)
+	return err
+}

@@ -50,6 +50,7 @@ type Runtime struct {
 	stopCode    int32
 	nextPid     uint32
 	execFn      func(id string, cmd []string) (runtime.ExecResult, error)
+	streamFn    func(id string, cmd []string, st runtime.ExecStreams) (int, error)
 	startFn     func(id string)
 	subs        map[*subscriber]struct{}
 	closed      bool
@@ -131,6 +132,14 @@ func (r *Runtime) OnExec(fn func(id string, cmd []string) (runtime.ExecResult, e
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.execFn = fn
+}
+
+// OnExecStream installs the handler that answers ExecStream. Without one,
+// every interactive exec copies stdin to stdout and exits with code 0.
+func (r *Runtime) OnExecStream(fn func(id string, cmd []string, st runtime.ExecStreams) (int, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.streamFn = fn
 }
 
 // OnStart installs a hook called (without locks held) after each successful

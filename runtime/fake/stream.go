@@ -1,0 +1,61 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/miniagent/miniagent/runtime"
+)
+
+// ExecStream runs the OnExecStream handler for a running container
+// (default: copy stdin to stdout, exit code 0).
+func (r *Runtime) ExecStream(ctx context.Context, id string, cmd []string, st runtime.ExecStreams) (int, error) {
+	r.mu.Lock()
+	err := r.begin("ExecStream", "exec-stream "+id+" "+strings.Join(cmd, " "))
+	fn := r.streamFn
+	if err == nil {
+		c, ok := r.containers[id]
+		switch {
+		case !ok || c.Removed:
+			err = notFound("container", id)
+		case c.State != runtime.StateRunning:
+			err = fmt.Errorf("exec in container %q: it is %s", id, c.State)
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return -1, err
+	}
+	if fn != nil {
+		return fn(id, append([]string(nil), cmd...), st)
+	}
+	if st.Stdin != nil && st.Stdout != nil {
+		if _, err := io.Copy(st.Stdout, st.Stdin); err != nil {
+			return -1, err
+		}
+	}
+	return 0, nil
+}
+
+// PortForward dials 127.0.0.1:port on the host (the fake has no network
+// namespaces: netnsPath is only logged) and splices it with stream.
+func (r *Runtime) PortForward(ctx context.Context, netnsPath string, port int32, stream io.ReadWriteCloser) error {
+	r.mu.Lock()
+	err := r.begin("PortForward", fmt.Sprintf("port-forward %s %d", netnsPath, port))
+	r.mu.Unlock()
+	if err != nil {
+		stream.Close()
+		return err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+	if err != nil {
+		stream.Close()
+		return fmt.Errorf("port forward to port %d: %w", port, err)
+	}
+	return runtime.Splice(ctx, stream, conn)
+}
