@@ -20,9 +20,12 @@ import (
 	"github.com/miniagent/miniagent/runtime"
 )
 
-const (
-	testNamespace  = "miniagent-test-runtime"
-	testCgroupRoot = "/miniagent-test"
+// Each test process has a containerd namespace and cgroup root of its
+// own, so that two runs of these tests (CI beside a developer's run) never
+// remove each other's image or containers.
+var (
+	testNamespace  = fmt.Sprintf("miniagent-test-runtime-%d", os.Getpid())
+	testCgroupRoot = fmt.Sprintf("/miniagent-test-%d", os.Getpid())
 )
 
 // Shared state of the integration tests (nil rt: skipped).
