@@ -179,3 +179,47 @@ func isZombiePID(pid int) bool {
 	i := strings.LastIndexByte(string(raw), ')')
 	return i > 0 && i+2 < len(raw) && raw[i+2] == 'Z'
 }
+
+// TestOOMKillUnderSharedShim: with both containers of a pod under one
+// shim, an OOM kill of one is reported as OOMKilled for it alone (the shim
+// watches each container's cgroup), and the other keeps running.
+func TestOOMKillUnderSharedShim(t *testing.T) {
+	x := e2e(t)
+	t.Parallel()
+	const name = "e2e-shim-group-oom"
+	apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: Always
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: quiet, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", %q]}
+  - name: hog
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", %q]
+    resources:
+      limits: {memory: 32Mi}
+`, name, foreverScript, hogScript))
+	pod := waitPod(t, name, 90*time.Second, "hog restarted after an OOM kill", func(p *v1.Pod) bool {
+		cs := containerStatus(p, "hog")
+		return cs != nil && cs.RestartCount >= 1 && terminatedOOM(cs) != nil
+	})
+	quiet := containerStatus(pod, "quiet")
+	if quiet == nil || quiet.RestartCount != 0 || quiet.State.Running == nil || quiet.LastTerminationState.Terminated != nil {
+		t.Errorf("quiet container disturbed by its neighbour's OOM kill: %+v", quiet)
+	}
+	// Both run under one shim: the quiet one's and the hog's current
+	// task, if it runs just now, have the same parent.
+	pids := taskPIDs(t, x)
+	qpid, ok := pids[strings.TrimPrefix(quiet.ContainerID, "containerd://")]
+	if !ok {
+		t.Fatalf("no running task of the quiet container: %v", pids)
+	}
+	hog := containerStatus(pod, "hog")
+	if hpid, ok := pids[strings.TrimPrefix(hog.ContainerID, "containerd://")]; ok && ppidOf(hpid) != ppidOf(qpid) {
+		t.Errorf("hog under shim %d, quiet under shim %d", ppidOf(hpid), ppidOf(qpid))
+	}
+}
