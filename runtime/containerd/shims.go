@@ -232,7 +232,8 @@ func reapShim(ctx context.Context, s shimProc, id string, known map[string]bool)
 		}
 	}
 	var errs []error
-	for _, p := range append(descendants(s.pid), s.pid) {
+	// The shim first, so it cannot act on its children's deaths.
+	for _, p := range append([]int{s.pid}, descendants(s.pid)...) {
 		if err := syscall.Kill(p, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			errs = append(errs, err)
 		}
