@@ -70,12 +70,13 @@ func (r *Runtime) listShims() []shimProc {
 		if flags["namespace"] != r.opts.Namespace || flags["id"] == "" || flags["address"] != r.opts.Address {
 			continue
 		}
-		// The working directory is the first task's bundle, which is
-		// gone ("... (deleted)") once that task was deleted.
+		// The working directory is the first task's bundle. Once that task
+		// is deleted it is gone: containerd renames a bundle to .<id>
+		// before removing it, so the link reads ".../.<id> (deleted)".
 		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
 		cwd = strings.TrimSuffix(cwd, " (deleted)")
 		s := shimProc{pid: pid, id: flags["id"], sockets: unixSockets(pid)}
-		if cwd != "" && filepath.Base(cwd) == s.id {
+		if base := filepath.Base(cwd); cwd != "" && (base == s.id || base == "."+s.id) {
 			s.dir = filepath.Dir(cwd)
 		}
 		out = append(out, s)
@@ -225,7 +226,9 @@ func reapShim(ctx context.Context, s shimProc, id string, known map[string]bool)
 	tasks := s.tasks()
 	for _, t := range tasks {
 		if t != id && known[t] {
-			if err := deleteFromShim(ctx, s, id); err != nil {
+			// Its task API is at the socket the known task's bundle
+			// names (the lost task's bundle may be gone).
+			if err := deleteFromShim(ctx, bundleAddress(s.dir, t), id); err != nil {
 				return fmt.Errorf("shim %d (serves %s): end lost task %s: %w", s.pid, t, id, err)
 			}
 			return removeBundle(s.dir, id)
@@ -260,13 +263,9 @@ func removeBundle(dir, id string) error {
 	return nil
 }
 
-// deleteFromShim kills task id in shim s and deletes it there, over the
-// shim's own task API; a task the shim does not have is no error.
-func deleteFromShim(ctx context.Context, s shimProc, id string) error {
-	addr := bundleAddress(s.dir, id)
-	if addr == "" || !s.sockets[addr] {
-		return fmt.Errorf("no socket of the shim named by the task's bundle")
-	}
+// deleteFromShim kills task id in the shim whose task API listens at addr
+// and deletes it there; a task the shim does not have is no error.
+func deleteFromShim(ctx context.Context, addr, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var d net.Dialer
