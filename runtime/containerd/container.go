@@ -64,11 +64,17 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 // command/args (ic is img's config), env, working dir, user/group, the
 // security options (groups, capabilities, privileged, no_new_privs,
 // read-only root, seccomp, sysctls), namespaces, hostname, mounts (and the
-// propagation they ask for), cgroup, resources and oom_score_adj.
+// propagation they ask for), cgroup, resources and oom_score_adj, and the
+// shim group annotation (see ShimGroup).
 func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.SpecOpts {
+	return append([]oci.SpecOpts{oci.WithImageConfig(img)}, kubeSpecOpts(ic, spec)...)
+}
+
+// kubeSpecOpts are SpecOpts less the image config.
+func kubeSpecOpts(ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{
-		oci.WithImageConfig(img),
 		withKubeArgs(ic, spec.Command, spec.Args),
+		withShimGroup(spec),
 	}
 	if len(spec.Env) > 0 {
 		opts = append(opts, oci.WithEnv(spec.Env))
@@ -130,6 +136,37 @@ func SpecOpts(img oci.Image, ic ocispec.ImageConfig, spec runtime.ContainerSpec)
 		opts = append(opts, withOOMScoreAdj(*spec.OOMScoreAdj))
 	}
 	return opts
+}
+
+// AnnotationShimGroup is the OCI annotation by which the runc v2 shim
+// (io.containerd.runc.v2) groups tasks: when a task is created, the shim's
+// start command derives its socket from this value (instead of the task ID)
+// and, if a shim already listens there, hands the task to it. The CRI
+// plugin reaches the same through io.kubernetes.cri.sandbox-id.
+const AnnotationShimGroup = "io.containerd.runc.v2.group"
+
+// ShimGroup is the shim group of a container: its pod's UID, so that every
+// container of a pod (init and app containers, every restart) runs under
+// one shim, which exits when the pod's last task is deleted. The socket is
+// derived from containerd's address, the namespace and the group, so pods
+// of other namespaces or daemons never share. "" (no pod UID) leaves the
+// container a shim of its own.
+func ShimGroup(spec runtime.ContainerSpec) string {
+	if uid := spec.Labels[runtime.LabelPodUID]; uid != "" {
+		return uid
+	}
+	return spec.Sandbox.PodUID
+}
+
+// withShimGroup annotates the spec with the container's shim group.
+func withShimGroup(spec runtime.ContainerSpec) oci.SpecOpts {
+	g := ShimGroup(spec)
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		if g == "" {
+			return nil
+		}
+		return oci.WithAnnotations(map[string]string{AnnotationShimGroup: g})(ctx, c, ctr, s)
+	}
 }
 
 // withKubeArgs applies Kubernetes command/args semantics on top of the image

@@ -43,10 +43,10 @@ func TestReapShims(t *testing.T) {
 	if len(kids) == 0 {
 		t.Fatal("the fake shim's child did not start")
 	}
-	if got := r.findShims(id); len(got) != 1 || got[0].pid != shim.Process.Pid || got[0].bundle != bundle {
+	if got := r.findShims(id); len(got) != 1 || got[0].pid != shim.Process.Pid || filepath.Join(got[0].dir, got[0].id) != bundle {
 		t.Fatalf("findShims = %+v, want pid %d bundle %s", got, shim.Process.Pid, bundle)
 	}
-	if err := r.reapShims(id); err != nil {
+	if err := reapShim(t.Context(), r.findShims(id)[0], id, map[string]bool{}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := shim.Process.Wait()

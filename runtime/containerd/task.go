@@ -193,7 +193,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		if err != nil && !errdefs.IsNotFound(err) {
 			return classify(fmt.Errorf("remove container %q: snapshot: %w", id, err))
 		}
-		if err := r.reapShims(id); err != nil {
+		if err := r.reapShims(ctx, id); err != nil {
 			return fmt.Errorf("remove container %q: end orphaned shim: %w", id, err)
 		}
 		if err := r.finishLogs(id); err != nil {
@@ -212,7 +212,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		}
 	case errdefs.IsNotFound(err):
 		// No task containerd knows of; a shim may still run for it.
-		if err := r.reapShims(id); err != nil {
+		if err := r.reapShims(ctx, id); err != nil {
 			return fmt.Errorf("remove container %q: end orphaned shim: %w", id, err)
 		}
 	default:
