@@ -224,6 +224,28 @@ func (a *Agent) PodEvents(ctx context.Context, namespace, name string) ([]v1.Eve
 	return a.events.list(w.uid), nil
 }
 
+// WatchEvents implements api.Backend.
+func (a *Agent) WatchEvents(ctx context.Context, namespace string) (<-chan api.EventWatchEvent, error) {
+	all := a.events.watch(ctx)
+	if namespace == "" {
+		return all, nil
+	}
+	out := make(chan api.EventWatchEvent)
+	go func() {
+		defer close(out)
+		for ev := range all {
+			if ev.Event.Namespace != namespace {
+				continue
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Node implements api.Backend.
 func (a *Agent) Node(ctx context.Context) (*v1.Node, error) {
 	return a.buildNode(ctx), nil

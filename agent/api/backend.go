@@ -36,6 +36,10 @@ type Backend interface {
 	PodLogs(ctx context.Context, namespace, name string, opts LogOptions, w io.Writer) error
 	// PodEvents returns the events recorded for one pod, oldest first.
 	PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error)
+	// WatchEvents sends each event recorded ("ADDED") or updated with a
+	// higher count ("MODIFIED") from now on, in namespace ("" = all), until
+	// ctx ends; then the channel closes.
+	WatchEvents(ctx context.Context, namespace string) (<-chan EventWatchEvent, error)
 	// Node returns the node object (labels, taints, capacity, conditions, ...).
 	Node(ctx context.Context) (*v1.Node, error)
 	// UpdateNode replaces the node's labels and taints with those of node
@@ -53,6 +57,12 @@ type LogOptions struct {
 	Follow     bool
 	Timestamps bool
 	TailLines  *int64
+}
+
+// EventWatchEvent is one change seen by WatchEvents.
+type EventWatchEvent struct {
+	Type  string // ADDED, MODIFIED
+	Event v1.Event
 }
 
 // WatchEvent is one change seen by WatchPods.

@@ -247,6 +247,64 @@ func (c *Client) PodEvents(ctx context.Context, namespace, name string) ([]v1.Ev
 	return list.Items, nil
 }
 
+func eventsPath(ns string) string {
+	if ns == "" {
+		return "/api/v1/events"
+	}
+	return "/api/v1/namespaces/" + url.PathEscape(ns) + "/events"
+}
+
+// ListEvents returns the events of namespace ("" = all) that fieldSelector
+// (kubectl's form, e.g. involvedObject.name=web; "" = all) selects.
+func (c *Client) ListEvents(ctx context.Context, namespace, fieldSelector string) ([]v1.Event, error) {
+	q := url.Values{}
+	if fieldSelector != "" {
+		q.Set("fieldSelector", fieldSelector)
+	}
+	var list v1.EventList
+	if _, err := c.getJSON(ctx, http.MethodGet, eventsPath(namespace), q, nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// WatchEventList streams the selected events: the existing ones as ADDED,
+// then each new or updated one, until ctx ends or the server ends the stream.
+func (c *Client) WatchEventList(ctx context.Context, namespace, fieldSelector string) (<-chan EventWatchEvent, error) {
+	q := url.Values{"watch": {"true"}}
+	if fieldSelector != "" {
+		q.Set("fieldSelector", fieldSelector)
+	}
+	resp, err := c.do(ctx, http.MethodGet, eventsPath(namespace), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan EventWatchEvent)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
+		for sc.Scan() {
+			var ev eventWire
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Object == nil {
+				continue
+			}
+			select {
+			case ch <- EventWatchEvent{Type: ev.Type, Event: *ev.Object}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// WatchEvents implements Backend: every event of namespace.
+func (c *Client) WatchEvents(ctx context.Context, namespace string) (<-chan EventWatchEvent, error) {
+	return c.WatchEventList(ctx, namespace, "")
+}
+
 // Node returns the agent's node.
 func (c *Client) Node(ctx context.Context) (*v1.Node, error) {
 	var list v1.NodeList

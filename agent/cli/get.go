@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -114,6 +115,7 @@ func (a *app) get(ctx context.Context, args []string) int {
 	watch := fs.BoolP("watch", "w", false, "watch for changes")
 	selector := fs.StringP("selector", "l", "", "label selector")
 	noHeaders := fs.Bool("no-headers", false, "omit the table header")
+	fieldSelector := fs.String("field-selector", "", "field selector (events: involvedObject.name=NAME, involvedObject.kind, involvedObject.namespace)")
 	rest, err := a.parse(fs, args)
 	if err != nil {
 		return a.flagError(err)
@@ -134,6 +136,12 @@ func (a *app) get(ctx context.Context, args []string) int {
 	}
 	if res == "nodes" {
 		return a.getNodes(ctx, names, p, *noHeaders)
+	}
+	if res == "events" {
+		return a.getEvents(ctx, names, p, *fieldSelector, *watch, *noHeaders)
+	}
+	if *fieldSelector != "" {
+		return a.fail(errors.New("--field-selector is supported for events only"))
 	}
 	if *watch {
 		return a.watchPods(ctx, names, p, sel, *noHeaders)

@@ -31,6 +31,7 @@ Usage:
   miniagent delete pod NAME [--grace-period N] [--wait=true]
   miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE] [-w] [-l SELECTOR]
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
+  miniagent get events [-w] [--field-selector involvedObject.name=NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
   miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
   miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
@@ -143,7 +144,7 @@ func (a *app) listNamespace() string {
 // the canonical resource ("pods" or "nodes") and the names.
 func splitResource(args []string) (string, []string, error) {
 	if len(args) == 0 {
-		return "", nil, errors.New("you must specify the type of resource to get. Valid resource types are: pods, nodes")
+		return "", nil, errors.New("you must specify the type of resource to get. Valid resource types are: pods, nodes, events")
 	}
 	var res string
 	var names []string
@@ -176,6 +177,8 @@ func canonical(r string) string {
 		return "pods"
 	case "node", "nodes", "no":
 		return "nodes"
+	case "event", "events", "ev":
+		return "events"
 	}
 	return ""
 }

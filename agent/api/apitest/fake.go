@@ -43,6 +43,7 @@ type Backend struct {
 	applied  []*v1.Pod
 	deletes  []DeleteCall
 	watchers map[chan api.WatchEvent]string
+	evWatch  map[chan api.EventWatchEvent]string
 	lastLog  api.LogOptions
 	nextUID  int
 }
@@ -58,6 +59,7 @@ func New() *Backend {
 		events:   map[string][]v1.Event{},
 		logs:     map[string]string{},
 		watchers: map[chan api.WatchEvent]string{},
+		evWatch:  map[chan api.EventWatchEvent]string{},
 	}
 }
 
@@ -84,6 +86,45 @@ func (b *Backend) SetEvents(ns, name string, evs []v1.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.events[key(ns, name)] = evs
+}
+
+// AddEvent appends one event of a pod and tells event watchers (ADDED).
+func (b *Backend) AddEvent(ev v1.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := key(ev.InvolvedObject.Namespace, ev.InvolvedObject.Name)
+	b.events[k] = append(b.events[k], ev)
+	for ch, ns := range b.evWatch {
+		if ns == "" || ns == ev.Namespace {
+			select {
+			case ch <- api.EventWatchEvent{Type: "ADDED", Event: ev}:
+			default:
+			}
+		}
+	}
+}
+
+// WatchEvents registers an event watcher until ctx ends.
+func (b *Backend) WatchEvents(ctx context.Context, ns string) (<-chan api.EventWatchEvent, error) {
+	ch := make(chan api.EventWatchEvent, 100)
+	b.mu.Lock()
+	b.evWatch[ch] = ns
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		delete(b.evWatch, ch)
+		b.mu.Unlock()
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// EventWatchers is the number of active event watches.
+func (b *Backend) EventWatchers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.evWatch)
 }
 
 // SetLog sets the log text of one container.

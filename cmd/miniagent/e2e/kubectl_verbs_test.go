@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +46,68 @@ func TestWaitVerb(t *testing.T) {
 	run(t, "delete", "pod", "wait-b", "--wait=false", "--grace-period=1")
 	if out := <-done; out != "pod/wait-b condition met\n" {
 		t.Errorf("wait --for=delete: %q", out)
+	}
+}
+
+// TestGetEventsVerb: `get events` shows kubelet's events of a pod in
+// kubectl's columns, and `get events -w` streams them as they happen.
+func TestGetEventsVerb(t *testing.T) {
+	x := e2e(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, x.bin, "--socket", x.socket, "get", "events", "-w", "--field-selector", "involvedObject.name=events-a")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(200 * time.Millisecond) // the watch is open before the pod exists
+	apply(t, podYAML("events-a", "Always", foreverScript))
+	var seen []string
+	started := regexp.MustCompile(`^\S+\s+Normal\s+Started\s+pod/events-a\s+Started container main$`)
+	for found := false; !found; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("get events -w ended; saw:\n%s", strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			found = started.MatchString(l)
+		case <-ctx.Done():
+			t.Fatalf("no Started event streamed; saw:\n%s", strings.Join(seen, "\n"))
+		}
+	}
+	if len(seen) < 2 || !strings.HasPrefix(seen[0], "LAST SEEN   TYPE") {
+		t.Errorf("watch output lacks the header first:\n%s", strings.Join(seen, "\n"))
+	}
+	out := run(t, "get", "events", "--field-selector", "involvedObject.name=events-a")
+	rows := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if !regexp.MustCompile(`^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$`).MatchString(rows[0]) {
+		t.Errorf("header: %q", rows[0])
+	}
+	var reasons []string
+	for _, r := range rows[1:] {
+		f := strings.Fields(r)
+		if len(f) < 4 || f[3] != "pod/events-a" {
+			t.Errorf("row of another object: %q", r)
+			continue
+		}
+		reasons = append(reasons, f[2])
+	}
+	if got := strings.Join(reasons, ","); !strings.Contains(got, "Created,Started") {
+		t.Errorf("reasons %s, want Created,Started among them:\n%s", got, out)
 	}
 }
