@@ -18,7 +18,7 @@ func testEvent(pod, name, typ, reason, msg string, first, last time.Duration, co
 		InvolvedObject: v1.ObjectReference{Kind: "Pod", Namespace: "default", Name: pod, APIVersion: "v1"},
 		Type:           typ, Reason: reason, Message: msg, Count: count,
 		FirstTimestamp: ago(first), LastTimestamp: ago(last),
-		Source:         v1.EventSource{Component: "kubelet", Host: "node1"},
+		Source: v1.EventSource{Component: "kubelet", Host: "node1"},
 	}
 }
 
