@@ -48,6 +48,9 @@ type Backend interface {
 	// restarts; a new NoExecute taint evicts pods that do not tolerate it.
 	// It returns the updated node, or NewInvalid / NewConflict errors.
 	UpdateNode(ctx context.Context, node *v1.Node) (*v1.Node, error)
+	// Stats returns the node's and the running containers' CPU and memory
+	// use, read from their cgroups.
+	Stats(ctx context.Context) (*Summary, error)
 }
 
 // LogOptions select what PodLogs writes.

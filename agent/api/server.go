@@ -53,6 +53,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/nodes", s.listNodes)
 	s.mux.HandleFunc("GET /api/v1/nodes/{name}", s.getNode)
 	s.mux.HandleFunc("PUT /api/v1/nodes/{name}", s.putNode)
+	s.mux.HandleFunc("GET /stats/summary", s.statsSummary)
 	s.debugRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{

@@ -36,6 +36,8 @@ Usage:
   miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
   miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
   miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [--timeout 30s]
+  miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
+  miniagent top node [NAME]
   miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
 
 Global flags:
@@ -85,6 +87,7 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 	verbs := map[string]func(context.Context, []string) int{
 		"apply": a.apply, "delete": a.delete, "get": a.get, "describe": a.describe, "logs": a.logs,
 		"label": a.label, "taint": a.taint, "wait": a.wait,
+		"top": a.top,
 	}
 	verb, ok := verbs[rest[0]]
 	if !ok {

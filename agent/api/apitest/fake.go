@@ -34,6 +34,8 @@ type Backend struct {
 	NodeObj *v1.Node
 	// Now is the creation time given to new pods.
 	Now time.Time
+	// Summary is what Stats returns (nil: a ServiceUnavailable error).
+	Summary *api.Summary
 
 	mu       sync.Mutex
 	pods     map[string]*v1.Pod
@@ -325,4 +327,15 @@ func (b *Backend) UpdateNode(_ context.Context, node *v1.Node) (*v1.Node, error)
 	b.NodeObj.Labels = node.Labels
 	b.NodeObj.Spec.Taints = node.Spec.Taints
 	return b.NodeObj.DeepCopy(), nil
+}
+
+// Stats returns Summary.
+func (b *Backend) Stats(context.Context) (*api.Summary, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Summary == nil {
+		return nil, apierrors.NewServiceUnavailable("no stats")
+	}
+	s := *b.Summary
+	return &s, nil
 }

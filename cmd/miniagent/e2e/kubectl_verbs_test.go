@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,71 @@ func TestGetEventsVerb(t *testing.T) {
 	}
 	if got := strings.Join(reasons, ","); !strings.Contains(got, "Created,Started") {
 		t.Errorf("reasons %s, want Created,Started among them:\n%s", got, out)
+	}
+}
+
+// TestTopVerb: `top pod --containers` reads each container's cgroup: a busy
+// loop shows hundreds of millicores, an idle container next to nothing,
+// 20 MiB written to a memory-backed emptyDir count in the working set;
+// `top node` shows the node with its percentages.
+func TestTopVerb(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	apply(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: top-a
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: shm
+    emptyDir: {medium: Memory}
+  containers:
+  - name: busy
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
+  - name: idle
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "dd if=/dev/zero of=/shm/f bs=1M count=20 2>/dev/null; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    volumeMounts:
+    - {name: shm, mountPath: /shm}
+`)
+	run(t, "wait", "--for=condition=Ready", "pod/top-a", "--timeout=60s")
+	time.Sleep(time.Second) // the dd has written its file
+	start := time.Now()
+	out := run(t, "top", "pod", "top-a", "--containers")
+	t.Logf("top pod --containers took %v:\n%s", time.Since(start), out)
+	rows := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(rows) != 3 || !regexp.MustCompile(`^POD\s+NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)$`).MatchString(rows[0]) {
+		t.Fatalf("top pod --containers:\n%s", out)
+	}
+	cell := regexp.MustCompile(`^top-a\s+(\S+)\s+(\d+)m\s+(\d+)Mi$`)
+	use := map[string][2]int{}
+	for _, r := range rows[1:] {
+		m := cell.FindStringSubmatch(r)
+		if m == nil {
+			t.Fatalf("row %q", r)
+		}
+		cpu, _ := strconv.Atoi(m[2])
+		mem, _ := strconv.Atoi(m[3])
+		use[m[1]] = [2]int{cpu, mem}
+	}
+	if use["busy"][0] < 200 || use["idle"][0] > 100 {
+		t.Errorf("cpu: busy %dm (want ≥ 200m), idle %dm (want ≤ 100m)", use["busy"][0], use["idle"][0])
+	}
+	if use["idle"][1] < 19 || use["idle"][1] > 100 {
+		t.Errorf("memory of the container that wrote 20 MiB to tmpfs: %dMi", use["idle"][1])
+	}
+	out = run(t, "top", "pod", "top-a")
+	if m := regexp.MustCompile(`(?m)^top-a\s+(\d+)m\s+(\d+)Mi$`).FindStringSubmatch(out); m == nil {
+		t.Errorf("top pod:\n%s", out)
+	} else if cpu, _ := strconv.Atoi(m[1]); cpu < 200 {
+		t.Errorf("top pod cpu %dm, want the busy container's", cpu)
+	}
+	out = run(t, "top", "node")
+	if !regexp.MustCompile(`^NAME\s+CPU\(cores\)\s+CPU\(%\)\s+MEMORY\(bytes\)\s+MEMORY\(%\)\n\S+\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%\n$`).MatchString(out) {
+		t.Errorf("top node:\n%s", out)
 	}
 }
