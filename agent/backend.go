@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -196,10 +198,21 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 	if opts.TailLines != nil {
 		tail = *opts.TailLines
 	}
-	return crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
+	var since time.Time
+	switch {
+	case opts.SinceSeconds != nil:
+		since = a.clock.Now().Add(-time.Duration(*opts.SinceSeconds) * time.Second)
+	case opts.SinceTime != nil:
+		since = opts.SinceTime.Time
+	}
+	if opts.LimitBytes != nil {
+		w = &limitWriter{w: w, left: *opts.LimitBytes}
+	}
+	err := crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
 		Timestamps: opts.Timestamps,
 		TailLines:  tail,
 		Follow:     opts.Follow,
+		Since:      since,
 		StopFollow: func() bool {
 			s := pw.snap.Load()
 			select {
@@ -211,6 +224,36 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 			return cur.id != ref.id || cur.exited
 		},
 	}, w)
+	if errors.Is(err, errLogLimit) {
+		return nil
+	}
+	return err
+}
+
+// errLogLimit ends a log read that reached its limitBytes.
+var errLogLimit = errors.New("log limit reached")
+
+// limitWriter passes on at most left bytes, then fails with errLogLimit,
+// as kubelet's LimitedWriter does for limitBytes.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errLogLimit
+	}
+	short := int64(len(p)) > l.left
+	if short {
+		p = p[:l.left]
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	if err == nil && short {
+		err = errLogLimit
+	}
+	return n, err
 }
 
 // PodEvents implements api.Backend.

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Backend is what the API server serves. The agent implements it. Errors
@@ -60,6 +61,11 @@ type LogOptions struct {
 	Follow     bool
 	Timestamps bool
 	TailLines  *int64
+	// SinceSeconds or SinceTime (at most one) drop older lines; LimitBytes
+	// ends the output after that many bytes.
+	SinceSeconds *int64
+	SinceTime    *metav1.Time
+	LimitBytes   *int64
 }
 
 // EventWatchEvent is one change seen by WatchEvents.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,6 +225,15 @@ func (c *Client) PodLogs(ctx context.Context, namespace, name string, opts LogOp
 	}
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.FormatInt(*opts.TailLines, 10))
+	}
+	if opts.SinceSeconds != nil {
+		q.Set("sinceSeconds", strconv.FormatInt(*opts.SinceSeconds, 10))
+	}
+	if opts.SinceTime != nil {
+		q.Set("sinceTime", opts.SinceTime.UTC().Format(time.RFC3339))
+	}
+	if opts.LimitBytes != nil {
+		q.Set("limitBytes", strconv.FormatInt(*opts.LimitBytes, 10))
 	}
 	resp, err := c.do(ctx, http.MethodGet, podPath(namespace, name)+"/log", q, nil)
 	if err != nil {

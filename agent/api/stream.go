@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -123,6 +124,29 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 		if n >= 0 {
 			opts.TailLines = &n
 		}
+	}
+	for key, dst := range map[string]**int64{"sinceSeconds": &opts.SinceSeconds, "limitBytes": &opts.LimitBytes} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid %s %q: must be a positive integer", key, v)))
+				return
+			}
+			*dst = &n
+		}
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid sinceTime %q: %v", v, err)))
+			return
+		}
+		mt := metav1.NewTime(t)
+		opts.SinceTime = &mt
+	}
+	if opts.SinceSeconds != nil && opts.SinceTime != nil {
+		writeError(w, apierrors.NewBadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified"))
+		return
 	}
 	fw := &flushWriter{w: w, follow: opts.Follow}
 	err = s.b.PodLogs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, fw)
