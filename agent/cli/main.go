@@ -29,7 +29,8 @@ const usage = `miniagent runs Kubernetes pods on this host.
 Usage:
   miniagent apply -f FILE|DIR|- [-f ...]
   miniagent delete pod NAME [--grace-period N] [--wait=true]
-  miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE] [-w] [-l SELECTOR]
+  miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE|custom-columns=SPEC] [-w] [-l SELECTOR]
+                     [--sort-by JSONPATH] [--show-labels] [-L KEY,...]
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
   miniagent get events [-w] [--field-selector involvedObject.name=NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
@@ -56,6 +57,7 @@ type app struct {
 	namespace string
 	allNS     bool
 	nsChanged bool
+	labels    labelColumns // get: -L and --show-labels
 }
 
 // Main runs one client verb. args are the command line without the program
