@@ -28,13 +28,15 @@ const usage = `miniagent runs Kubernetes pods on this host.
 
 Usage:
   miniagent apply -f FILE|DIR|- [-f ...]
-  miniagent delete pod NAME [--grace-period N] [--wait=true]
+  miniagent delete pod NAME...|-l SELECTOR|--all [--grace-period N] [--wait=true]
+  miniagent delete -f FILE|DIR|-
   miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE|custom-columns=SPEC] [-w] [-l SELECTOR]
                      [--sort-by JSONPATH] [--show-labels] [-L KEY,...]
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
   miniagent get events [-w] [--field-selector involvedObject.name=NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
-  miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
+  miniagent logs NAME|-l SELECTOR [-c CONTAINER|--all-containers] [-p] [-f] [--timestamps] [--tail N]
+                [--since DURATION|--since-time RFC3339] [--limit-bytes N] [--prefix]
   miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
   miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [--timeout 30s]
   miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
