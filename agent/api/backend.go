@@ -14,11 +14,18 @@ import (
 // (code, reason, message, details) goes to the client unchanged; any other
 // error becomes a 500 InternalError.
 type Backend interface {
-	// ApplyPod creates the pod, or replaces the spec of an existing pod with the
-	// same namespace/name (which restarts it with the new spec). The pod is
+	// ApplyPod creates the pod, or updates an existing pod with the same
+	// namespace/name. The pod is
 	// decoded but not yet defaulted or validated: the backend does both and
 	// returns NewInvalid listing every problem. It returns the stored pod.
+	// A pod that exists is updated in place (same UID) when only what the
+	// API server lets change on a running pod changed (labels,
+	// annotations, images, activeDeadlineSeconds lowered, tolerations
+	// added); any other change is NewInvalid with the API server's message.
 	ApplyPod(ctx context.Context, pod *v1.Pod) (stored *v1.Pod, created bool, err error)
+	// ReplacePod is ApplyPod, except that a change an update may not make
+	// deletes the pod and creates it anew (kubectl apply --force).
+	ReplacePod(ctx context.Context, pod *v1.Pod) (stored *v1.Pod, created bool, err error)
 	// DeletePod stops the pod (gracePeriod nil = the pod's own) and forgets it
 	// once everything is removed. It returns the pod as it was when deletion
 	// began. wait=true returns only after everything is removed.

@@ -120,12 +120,26 @@ func podPath(ns, name string) string { return podsPath(ns) + "/" + url.PathEscap
 // Apply sends pod (POST: the server creates or replaces) and returns the
 // stored pod and what happened: ApplyCreated, ApplyConfigured or ApplyUnchanged.
 func (c *Client) Apply(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error) {
+	return c.apply(ctx, pod, false)
+}
+
+// ApplyForce is Apply, but a change the pod cannot take in place deletes
+// and re-creates it (apply --force).
+func (c *Client) ApplyForce(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error) {
+	return c.apply(ctx, pod, true)
+}
+
+func (c *Client) apply(ctx context.Context, pod *v1.Pod, force bool) (*v1.Pod, string, error) {
 	ns := pod.Namespace
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
 	var stored v1.Pod
-	resp, err := c.getJSON(ctx, http.MethodPost, podsPath(ns), nil, pod, &stored)
+	resp, err := c.getJSON(ctx, http.MethodPost, podsPath(ns), q, pod, &stored)
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,6 +156,12 @@ func (c *Client) Apply(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error
 // ApplyPod is Apply in the Backend's shape.
 func (c *Client) ApplyPod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
 	stored, result, err := c.Apply(ctx, pod)
+	return stored, result == ApplyCreated, err
+}
+
+// ReplacePod is ApplyForce in the Backend's shape.
+func (c *Client) ReplacePod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
+	stored, result, err := c.ApplyForce(ctx, pod)
 	return stored, result == ApplyCreated, err
 }
 

@@ -27,7 +27,7 @@ const DefaultSocket = "/run/miniagent/miniagent.sock"
 const usage = `miniagent runs Kubernetes pods on this host.
 
 Usage:
-  miniagent apply -f FILE|DIR|- [-f ...]
+  miniagent apply -f FILE|DIR|- [-f ...] [--force]
   miniagent delete pod NAME...|-l SELECTOR|--all [--grace-period N] [--wait=true]
   miniagent delete -f FILE|DIR|-
   miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE|custom-columns=SPEC] [-w] [-l SELECTOR]
@@ -37,7 +37,8 @@ Usage:
   miniagent describe pod|node NAME
   miniagent logs NAME|-l SELECTOR [-c CONTAINER|--all-containers] [-p] [-f] [--timestamps] [--tail N]
                 [--since DURATION|--since-time RFC3339] [--limit-bytes N] [--prefix]
-  miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent label node|pod NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent annotate pod NAME KEY=VALUE... KEY-... [--overwrite]
   miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [--timeout 30s]
   miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
   miniagent top node [NAME]
@@ -91,7 +92,7 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 	verbs := map[string]func(context.Context, []string) int{
 		"apply": a.apply, "delete": a.delete, "get": a.get, "describe": a.describe, "logs": a.logs,
 		"label": a.label, "taint": a.taint, "wait": a.wait,
-		"top": a.top,
+		"top": a.top, "annotate": a.annotate,
 	}
 	verb, ok := verbs[rest[0]]
 	if !ok {

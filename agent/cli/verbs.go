@@ -25,6 +25,7 @@ func isUnreachable(err error) bool {
 func (a *app) apply(ctx context.Context, args []string) int {
 	fs := a.flagSet("apply")
 	files := fs.StringArrayP("filename", "f", nil, "file, directory or - for stdin")
+	force := fs.Bool("force", false, "delete and re-create a pod whose change cannot be made in place")
 	rest, err := a.parse(fs, args)
 	if err != nil {
 		return a.flagError(err)
@@ -68,7 +69,11 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	c := a.client()
 	rc := 0
 	for _, p := range pods {
-		_, result, err := c.Apply(ctx, p)
+		apply := c.Apply
+		if *force {
+			apply = c.ApplyForce
+		}
+		_, result, err := apply(ctx, p)
 		if err != nil {
 			fmt.Fprint(a.stderr, FormatError(err))
 			if isUnreachable(err) {

@@ -59,7 +59,9 @@ func TestValidatePodUpdate(t *testing.T) {
 			wantErr: "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"},
 		{name: "command", change: func(p *v1.Pod) { p.Spec.Containers[1].Command = []string{"sleep", "2"} },
 			wantErr: forbidden, diff: `+      "2"`},
-		{name: "container added", change: func(p *v1.Pod) { p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: "c", Image: "busybox"}) },
+		{name: "container added", change: func(p *v1.Pod) {
+			p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: "c", Image: "busybox"})
+		},
 			wantErr: forbidden, diff: `+    "name": "c",`},
 		{name: "image and env", change: func(p *v1.Pod) {
 			p.Spec.Containers[0].Image = "busybox:v2"

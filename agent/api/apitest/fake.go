@@ -48,6 +48,7 @@ type Backend struct {
 	evWatch  map[chan api.EventWatchEvent]string
 	lastLog  api.LogOptions
 	nextUID  int
+	forced   int
 }
 
 var _ api.Backend = (*Backend)(nil)
@@ -181,7 +182,8 @@ func (b *Backend) ApplyPod(_ context.Context, pod *v1.Pod) (*v1.Pod, bool, error
 	}
 	k := key(pod.Namespace, pod.Name)
 	if old, ok := b.pods[k]; ok {
-		if apiequality.Semantic.DeepEqual(old.Spec, pod.Spec) && apiequality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+		if apiequality.Semantic.DeepEqual(old.Spec, pod.Spec) && apiequality.Semantic.DeepEqual(old.Labels, pod.Labels) &&
+			apiequality.Semantic.DeepEqual(old.Annotations, pod.Annotations) {
 			return old.DeepCopy(), false, nil
 		}
 		old.Spec, old.Labels, old.Annotations = pod.Spec, pod.Labels, pod.Annotations
@@ -199,6 +201,22 @@ func (b *Backend) ApplyPod(_ context.Context, pod *v1.Pod) (*v1.Pod, bool, error
 	b.order = append(b.order, k)
 	b.notify("ADDED", p)
 	return p.DeepCopy(), true, nil
+}
+
+// ReplacePod is ApplyPod (the fake changes pods in place either way); it
+// records that force was asked.
+func (b *Backend) ReplacePod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
+	b.mu.Lock()
+	b.forced++
+	b.mu.Unlock()
+	return b.ApplyPod(ctx, pod)
+}
+
+// Forced is the number of ReplacePod calls.
+func (b *Backend) Forced() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.forced
 }
 
 // DeletePod forgets the pod at once.
