@@ -43,7 +43,7 @@ type inbox struct {
 	exits     []exitObservation
 	kills     []killRequest
 	evict     *evictRequest
-	reconcile bool // look up the runtime state of every instance again
+	reconcile bool    // look up the runtime state of every instance again
 	update    *v1.Pod // the pod after an in-place update; the latest wins
 }
 
