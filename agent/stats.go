@@ -181,6 +181,7 @@ func (a *Agent) Stats(ctx context.Context) (*api.Summary, error) {
 		for p, f := range first {
 			if _, ok := bases[p]; !ok {
 				bases[p] = f
+				a.cpu.add(p, f) // a later call within the window finds it
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	v1 "k8s.io/api/core/v1"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -167,7 +168,9 @@ spec:
 	if use["idle"][1] < 19 || use["idle"][1] > 100 {
 		t.Errorf("memory of the container that wrote 20 MiB to tmpfs: %dMi", use["idle"][1])
 	}
+	start = time.Now()
 	out = run(t, "top", "pod", "top-a")
+	t.Logf("second top pod (base reading kept by the agent) took %v", time.Since(start))
 	if m := regexp.MustCompile(`(?m)^top-a\s+(\d+)m\s+(\d+)Mi$`).FindStringSubmatch(out); m == nil {
 		t.Errorf("top pod:\n%s", out)
 	} else if cpu, _ := strconv.Atoi(m[1]); cpu < 200 {
@@ -176,5 +179,41 @@ spec:
 	out = run(t, "top", "node")
 	if !regexp.MustCompile(`^NAME\s+CPU\(cores\)\s+CPU\(%\)\s+MEMORY\(bytes\)\s+MEMORY\(%\)\n\S+\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%\n$`).MatchString(out) {
 		t.Errorf("top node:\n%s", out)
+	}
+}
+
+// TestLogsOptions: --since drops older lines, --limit-bytes cuts the
+// output, --all-containers --prefix names each line's container.
+func TestLogsOptions(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	apply(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: logs-opts
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo early; sleep 3; echo late; trap 'exit 0' TERM; while true; do sleep 1; done"]
+  - name: b
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo from-b; trap 'exit 0' TERM; while true; do sleep 1; done"]
+`)
+	waitPod(t, "logs-opts", 60*time.Second, "late line written", func(*v1.Pod) bool {
+		out, _, _ := e2e(t).cli(context.Background(), "logs", "logs-opts", "-c", "a")
+		return strings.Contains(out, "late")
+	})
+	if out := run(t, "logs", "logs-opts", "-c", "a", "--since=2s"); out != "late\n" {
+		t.Errorf("--since=2s: %q", out)
+	}
+	if out := run(t, "logs", "logs-opts", "-c", "a", "--limit-bytes=3"); out != "ear" {
+		t.Errorf("--limit-bytes=3: %q", out)
+	}
+	if out := run(t, "logs", "logs-opts", "--all-containers", "--prefix"); out != "[pod/logs-opts/a] early\n[pod/logs-opts/a] late\n[pod/logs-opts/b] from-b\n" {
+		t.Errorf("--all-containers --prefix: %q", out)
 	}
 }
