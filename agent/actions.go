@@ -98,8 +98,9 @@ func canStart(a *podActions, pod *v1.Pod, c *containerRecord, now time.Time) boo
 		}
 	}
 	// A restart after an exit waits for the crash-loop back-off, unless
-	// the agent stopped it for a changed spec.
-	if cur := c.Current; cur != nil && cur.Exited && !cur.Replaced {
+	// the agent stopped it for a changed spec or the spec names another
+	// image since (kubelet keys the back-off by the container's spec).
+	if cur := c.Current; cur != nil && cur.Exited && !cur.Replaced && !imageChanged(pod, c.Name, cur) {
 		if in, until := c.Backoff.inBackoffSince(cur.FinishedAt, now); in {
 			a.wait(c.Name, waiting{
 				Reason:  ReasonCrashLoopBackOff,
@@ -162,13 +163,19 @@ func computePodActions(r *podRecord, now time.Time) podActions {
 	return a
 }
 
+// imageChanged tells whether the spec names another image than in ran.
+func imageChanged(pod *v1.Pod, name string, in *instance) bool {
+	spec, _ := findContainer(pod, name)
+	return spec != nil && in.Image != "" && in.Image != spec.Image
+}
+
 // changedImages lists the running containers whose instance runs another
 // image than the spec now names, as kubelet's containerChanged finds them.
 func changedImages(r *podRecord) []string {
 	var out []string
 	for _, list := range [][]v1.Container{r.Pod.Spec.InitContainers, r.Pod.Spec.Containers} {
 		for i := range list {
-			if c := r.Containers[list[i].Name]; c != nil && c.Current.running() && c.Current.Image != list[i].Image {
+			if c := r.Containers[list[i].Name]; c != nil && c.Current.running() && imageChanged(r.Pod, list[i].Name, c.Current) {
 				out = append(out, list[i].Name)
 			}
 		}

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -96,4 +98,38 @@ func TestApplyUpdatesInPlace(t *testing.T) {
 		p := h.pod("web")
 		return p.UID == replaced.UID && h.containerID("web", "a") != oldA
 	})
+}
+
+// The actions of an in-place image update: a running container with
+// another image is replaced; once stopped it starts at once, whatever the
+// policy and back-off; a crash-looping one with a new image skips its
+// back-off; an exited one under Never stays exited.
+func TestComputePodActionsImageChange(t *testing.T) {
+	now := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		name        string
+		policy      v1.RestartPolicy
+		state       st
+		replaced    bool
+		wantReplace bool
+		wantStart   bool
+	}{
+		{"running, new image", v1.RestartPolicyAlways, st{running: true}, false, true, false},
+		{"stopped for the new image, Never", v1.RestartPolicyNever, st{exited: true, code: 137, finished: now}, true, false, true},
+		{"crash looping, new image: no back-off", v1.RestartPolicyAlways, st{exited: true, code: 1, finished: now, backoff: backoff{Delay: 5 * time.Minute}}, false, false, true},
+		{"exited under Never, new image: stays", v1.RestartPolicyNever, st{exited: true, code: 0, finished: now}, false, false, false},
+	} {
+		pod := testPod(tc.policy, nil, "a", "b")
+		pod.Spec.Containers[0].Image, pod.Spec.Containers[1].Image = "busybox:v2", "busybox"
+		r := record(pod, map[string]st{"a": tc.state, "b": {running: true}})
+		r.Sandbox = &runtime.Sandbox{PodUID: "u1"}
+		r.Containers["a"].Current.Image, r.Containers["b"].Current.Image = "busybox", "busybox"
+		r.Containers["a"].Current.Replaced = tc.replaced
+		acts := computePodActions(r, now)
+		gotReplace := slices.Contains(acts.Replace, "a")
+		gotStart := slices.Contains(acts.Start, "a")
+		if gotReplace != tc.wantReplace || gotStart != tc.wantStart || slices.Contains(acts.Replace, "b") || acts.Terminal != "" {
+			t.Errorf("%s: %+v", tc.name, acts)
+		}
+	}
 }
