@@ -1,7 +1,8 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
-// describe, logs, label, taint) on top of the API client, printing like
-// kubectl: the same tables, STATUS column, describe layout, output formats
-// and error messages.
+// describe, logs, wait, top, label, annotate, taint) on top of the API
+// client, printing like kubectl: the same tables, STATUS column, describe
+// layout, output formats (custom-columns, --sort-by, -L, --show-labels
+// included) and error messages.
 package cli
 
 import (
