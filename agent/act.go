@@ -62,6 +62,24 @@ func (w *podWorker) killForProbe(ctx context.Context, k killRequest) {
 	w.observe(ctx, k.ContainerID)
 }
 
+// replaceContainer stops a running container whose image in the spec
+// changed, as kubelet does ("definition changed, will be restarted"); the
+// next sync starts it with the new image.
+func (w *podWorker) replaceContainer(ctx context.Context, name string) {
+	c := w.rec.Containers[name]
+	if c == nil || !c.Current.running() {
+		return
+	}
+	id := c.Current.ID
+	c.Current.Replaced = true
+	w.checkpoint() // a restarted agent restarts it too
+	w.a.events.normal(w.rec.Pod, "Killing", fmt.Sprintf("Container %s definition changed, will be restarted", name))
+	if err := w.a.rt.StopContainer(ctx, id, 0, gracePeriod(w.rec.Pod, nil)); err != nil {
+		w.a.log.Warn("stop container for a changed spec", "pod", podFullName(w.rec.Pod), "container", name, "err", err)
+	}
+	w.observe(ctx, id)
+}
+
 // observe reads one instance's state from the runtime and folds it into
 // the record. It reports false when the runtime could not answer.
 func (w *podWorker) observe(ctx context.Context, id string) bool {

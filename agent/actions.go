@@ -16,6 +16,9 @@ type podActions struct {
 	Start []string
 	// Kill lists running containers to stop (e.g. sidecars of a finished pod).
 	Kill []string
+	// Replace lists running containers whose image in the spec changed
+	// (an in-place update): they are stopped and started again at once.
+	Replace []string
 	// Remove lists runtime container IDs to delete: exited instances (their
 	// shim and log process go with the task), instances that never started
 	// and will be made again, and stale IDs.
@@ -94,8 +97,10 @@ func canStart(a *podActions, pod *v1.Pod, c *containerRecord, now time.Time) boo
 			return false
 		}
 	}
-	// A restart after an exit waits for the crash-loop back-off.
-	if cur := c.Current; cur != nil && cur.Exited {
+	// A restart after an exit waits for the crash-loop back-off, unless
+	// the agent stopped it for a changed spec or the spec names another
+	// image since (kubelet keys the back-off by the container's spec).
+	if cur := c.Current; cur != nil && cur.Exited && !cur.Replaced && !imageChanged(pod, c.Name, cur) {
 		if in, until := c.Backoff.inBackoffSince(cur.FinishedAt, now); in {
 			a.wait(c.Name, waiting{
 				Reason:  ReasonCrashLoopBackOff,
@@ -152,9 +157,30 @@ func computePodActions(r *podRecord, now time.Time) podActions {
 	if r.Sandbox == nil {
 		a.CreateSandbox = true
 	}
+	a.Replace = changedImages(r)
 	a.computeStarts(r, now)
 	a.Remove = uniq(a.Remove)
 	return a
+}
+
+// imageChanged tells whether the spec names another image than in ran.
+func imageChanged(pod *v1.Pod, name string, in *instance) bool {
+	spec, _ := findContainer(pod, name)
+	return spec != nil && in.Image != "" && in.Image != spec.Image
+}
+
+// changedImages lists the running containers whose instance runs another
+// image than the spec now names, as kubelet's containerChanged finds them.
+func changedImages(r *podRecord) []string {
+	var out []string
+	for _, list := range [][]v1.Container{r.Pod.Spec.InitContainers, r.Pod.Spec.Containers} {
+		for i := range list {
+			if c := r.Containers[list[i].Name]; c != nil && c.Current.running() && imageChanged(r.Pod, list[i].Name, c.Current) {
+				out = append(out, list[i].Name)
+			}
+		}
+	}
+	return out
 }
 
 // uniq drops repeated strings, keeping the first of each.
@@ -211,7 +237,7 @@ func (a *podActions) computeStarts(r *podRecord, now time.Time) {
 			continue
 		}
 		switch {
-		case cur == nil:
+		case cur == nil, cur.Exited && cur.Replaced:
 			if canStart(a, pod, c, now) {
 				a.Start = append(a.Start, spec.Name)
 			}
@@ -249,7 +275,7 @@ func (a *podActions) computeStarts(r *podRecord, now time.Time) {
 			active = true
 			continue
 		}
-		if shouldRestart(policy, cur.ExitCode) {
+		if shouldRestart(policy, cur.ExitCode) || cur.Replaced {
 			active = true
 			if canStart(a, pod, c, now) {
 				a.Start = append(a.Start, spec.Name)

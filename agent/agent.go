@@ -66,6 +66,7 @@ type Agent struct {
 	runtimeUp atomic.Bool
 
 	events             *eventStore
+	cpu                *cpuSampler
 	evictor            *eviction.Manager
 	lastMemoryPressure *v1.NodeCondition
 	// pendingEvictions are pods the taint manager will evict later (its
@@ -109,6 +110,7 @@ func New(opts Options) (*Agent, error) {
 		published: map[types.UID]*v1.Pod{},
 		watchers:  map[chan api.WatchEvent]string{},
 		events:    newEventStore(opts.Clock, opts.Node.Name),
+		cpu:       newCPUSampler(),
 
 		taintsChanged: make(chan struct{}, 1),
 		ready:         make(chan struct{}),
@@ -151,6 +153,7 @@ func (a *Agent) Run(ctx context.Context, srcs ...Source) error {
 	go a.watchRuntimeEvents(ctx)
 	go a.watchRuntimeHealth(ctx)
 	go a.runTaintManager(ctx)
+	go a.runStatsSampler(ctx)
 	close(a.ready)
 	updates := make(chan sources.Update)
 	for _, s := range srcs {

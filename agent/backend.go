@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -26,8 +28,20 @@ const SourceAPI = "api"
 var _ api.Backend = (*Agent)(nil)
 
 // ApplyPod implements api.Backend. The pod is stored durably before the
-// call returns.
+// call returns. A pod that exists already is updated in place when only
+// what the API server lets change on a running pod changed, and refused
+// with the API server's message otherwise.
 func (a *Agent) ApplyPod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error) {
+	return a.applyPod(in, false)
+}
+
+// ReplacePod implements api.Backend: ApplyPod, but a change an update may
+// not make deletes the pod and creates it anew (apply --force).
+func (a *Agent) ReplacePod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error) {
+	return a.applyPod(in, true)
+}
+
+func (a *Agent) applyPod(in *v1.Pod, force bool) (*v1.Pod, bool, error) {
 	pod := in.DeepCopy()
 	spec.SetDefaults(pod)
 	if errs := spec.Validate(pod); len(errs) > 0 {
@@ -48,13 +62,24 @@ func (a *Agent) ApplyPod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error)
 				fmt.Errorf("the pod comes from the %s source and can only be changed there", old.source))
 		}
 		deleting := old.desired.DeletionTimestamp != nil
-		if !deleting && equality.Semantic.DeepEqual(old.desired.Spec, pod.Spec) &&
-			equality.Semantic.DeepEqual(old.desired.Labels, pod.Labels) {
-			return old.snap.Load().pod.DeepCopy(), false, nil
-		}
-		// A changed spec replaces the pod: the old one stops, the new one
-		// starts once it is gone.
 		if !deleting {
+			if pod.Spec.NodeName == "" {
+				pod.Spec.NodeName = old.desired.Spec.NodeName // bound already, as the API server keeps it
+			}
+			if equality.Semantic.DeepEqual(old.desired.Spec, pod.Spec) &&
+				equality.Semantic.DeepEqual(old.desired.Labels, pod.Labels) &&
+				equality.Semantic.DeepEqual(old.desired.Annotations, pod.Annotations) {
+				return old.viewLocked(), false, nil
+			}
+			errs := spec.ValidatePodUpdate(pod, old.desired)
+			if len(errs) == 0 {
+				stored, err := a.updatePodLocked(old, pod)
+				return stored, false, err
+			}
+			if !force {
+				return nil, false, apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, pod.Name, errs)
+			}
+			// --force: the old pod stops, the new one starts once it is gone.
 			if err := a.deletePodLocked(old, nil); err != nil {
 				return nil, false, apierrors.NewInternalError(err)
 			}
@@ -71,6 +96,38 @@ func (a *Agent) ApplyPod(ctx context.Context, in *v1.Pod) (*v1.Pod, bool, error)
 		return nil, false, apierrors.NewInternalError(err)
 	}
 	return w.snap.Load().pod.DeepCopy(), pod.Generation == 1, nil
+}
+
+// updatePodLocked changes a pod in place (same UID): its labels,
+// annotations and the spec fields ValidatePodUpdate allows. The new
+// desired pod is persisted first; the worker then takes it over.
+func (a *Agent) updatePodLocked(w *podWorker, pod *v1.Pod) (*v1.Pod, error) {
+	d := w.desired.DeepCopy()
+	if !equality.Semantic.DeepEqual(d.Spec, pod.Spec) {
+		d.Generation++
+	}
+	d.Labels, d.Annotations, d.Spec = pod.Labels, pod.Annotations, *pod.Spec.DeepCopy()
+	prev := w.desired
+	w.desired = d
+	if err := a.persistDesiredLocked(w); err != nil {
+		w.desired = prev
+		return nil, apierrors.NewInternalError(fmt.Errorf("store pod update: %w", err))
+	}
+	w.requestUpdate(d.DeepCopy())
+	return w.viewLocked(), nil
+}
+
+// viewLocked is the pod as the API shows it: the worker's snapshot, with
+// the metadata and spec of an in-place update the worker has not taken
+// yet (the API server, too, answers with the stored object at once).
+// The caller holds a.mu.
+func (w *podWorker) viewLocked() *v1.Pod {
+	out := w.snap.Load().pod.DeepCopy()
+	if d := w.desired; d.DeletionTimestamp == nil && d.UID == out.UID {
+		out.Labels, out.Annotations, out.Generation = d.Labels, d.Annotations, d.Generation
+		out.Spec = *d.Spec.DeepCopy()
+	}
+	return out
 }
 
 // visibleLocked returns the worker of the pod a name shows, or nil.
@@ -113,7 +170,7 @@ func (a *Agent) GetPod(ctx context.Context, namespace, name string) (*v1.Pod, er
 	if w == nil {
 		return nil, apierrors.NewNotFound(podResource, name)
 	}
-	return w.snap.Load().pod.DeepCopy(), nil
+	return w.viewLocked(), nil
 }
 
 // ListPods implements api.Backend.
@@ -122,11 +179,11 @@ func (a *Agent) ListPods(ctx context.Context, namespace string) ([]v1.Pod, error
 	defer a.mu.Unlock()
 	var out []v1.Pod
 	for _, uid := range a.byName {
-		s := a.workers[uid].snap.Load()
-		if namespace != "" && s.pod.Namespace != namespace {
+		w := a.workers[uid]
+		if namespace != "" && w.snap.Load().pod.Namespace != namespace {
 			continue
 		}
-		out = append(out, *s.pod.DeepCopy())
+		out = append(out, *w.viewLocked())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
@@ -196,10 +253,21 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 	if opts.TailLines != nil {
 		tail = *opts.TailLines
 	}
-	return crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
+	var since time.Time
+	switch {
+	case opts.SinceSeconds != nil:
+		since = a.clock.Now().Add(-time.Duration(*opts.SinceSeconds) * time.Second)
+	case opts.SinceTime != nil:
+		since = opts.SinceTime.Time
+	}
+	if opts.LimitBytes != nil {
+		w = &limitWriter{w: w, left: *opts.LimitBytes}
+	}
+	err := crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
 		Timestamps: opts.Timestamps,
 		TailLines:  tail,
 		Follow:     opts.Follow,
+		Since:      since,
 		StopFollow: func() bool {
 			s := pw.snap.Load()
 			select {
@@ -211,6 +279,36 @@ func (a *Agent) PodLogs(ctx context.Context, namespace, name string, opts api.Lo
 			return cur.id != ref.id || cur.exited
 		},
 	}, w)
+	if errors.Is(err, errLogLimit) {
+		return nil
+	}
+	return err
+}
+
+// errLogLimit ends a log read that reached its limitBytes.
+var errLogLimit = errors.New("log limit reached")
+
+// limitWriter passes on at most left bytes, then fails with errLogLimit,
+// as kubelet's LimitedWriter does for limitBytes.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errLogLimit
+	}
+	short := int64(len(p)) > l.left
+	if short {
+		p = p[:l.left]
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	if err == nil && short {
+		err = errLogLimit
+	}
+	return n, err
 }
 
 // PodEvents implements api.Backend.
@@ -222,6 +320,28 @@ func (a *Agent) PodEvents(ctx context.Context, namespace, name string) ([]v1.Eve
 		return nil, nil
 	}
 	return a.events.list(w.uid), nil
+}
+
+// WatchEvents implements api.Backend.
+func (a *Agent) WatchEvents(ctx context.Context, namespace string) (<-chan api.EventWatchEvent, error) {
+	all := a.events.watch(ctx)
+	if namespace == "" {
+		return all, nil
+	}
+	out := make(chan api.EventWatchEvent)
+	go func() {
+		defer close(out)
+		for ev := range all {
+			if ev.Event.Namespace != namespace {
+				continue
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out, nil
 }
 
 // Node implements api.Backend.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -8,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+
+	"github.com/miniagent/miniagent/agent/api"
 )
 
 // maxEventsPerPod bounds the events kept for one pod.
@@ -21,10 +24,12 @@ type eventStore struct {
 	mu    sync.Mutex
 	byPod map[types.UID][]v1.Event
 	seq   int
+	// subs receive every recorded or updated event; a full channel loses it.
+	subs map[chan api.EventWatchEvent]struct{}
 }
 
 func newEventStore(clk clock.PassiveClock, host string) *eventStore {
-	return &eventStore{clock: clk, host: host, byPod: map[types.UID][]v1.Event{}}
+	return &eventStore{clock: clk, host: host, byPod: map[types.UID][]v1.Event{}, subs: map[chan api.EventWatchEvent]struct{}{}}
 }
 
 func (s *eventStore) normal(pod *v1.Pod, reason, msg string) {
@@ -49,6 +54,7 @@ func (s *eventStore) record(pod *v1.Pod, typ, reason, msg string) {
 			ev := *e
 			evs = append(append(evs[:i:i], evs[i+1:]...), ev)
 			s.byPod[pod.UID] = evs
+			s.notifyLocked("MODIFIED", ev)
 			return
 		}
 	}
@@ -74,6 +80,33 @@ func (s *eventStore) record(pod *v1.Pod, typ, reason, msg string) {
 		evs = evs[len(evs)-maxEventsPerPod:]
 	}
 	s.byPod[pod.UID] = evs
+	s.notifyLocked("ADDED", evs[len(evs)-1])
+}
+
+func (s *eventStore) notifyLocked(typ string, ev v1.Event) {
+	for ch := range s.subs {
+		select {
+		case ch <- api.EventWatchEvent{Type: typ, Event: ev}:
+		default: // a watcher that does not keep up loses events, never blocks a worker
+		}
+	}
+}
+
+// watch sends each event recorded or updated from now on until ctx ends,
+// then closes the channel.
+func (s *eventStore) watch(ctx context.Context) <-chan api.EventWatchEvent {
+	ch := make(chan api.EventWatchEvent, 256)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		delete(s.subs, ch)
+		close(ch)
+		s.mu.Unlock()
+	}()
+	return ch
 }
 
 // list returns a copy of a pod's events, oldest first.

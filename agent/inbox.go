@@ -43,7 +43,8 @@ type inbox struct {
 	exits     []exitObservation
 	kills     []killRequest
 	evict     *evictRequest
-	reconcile bool // look up the runtime state of every instance again
+	reconcile bool    // look up the runtime state of every instance again
+	update    *v1.Pod // the pod after an in-place update; the latest wins
 }
 
 // send merges a request into the worker's inbox and wakes it.
@@ -89,6 +90,11 @@ func (w *podWorker) requestEvict(e evictRequest) {
 // requestReconcile asks to re-read every instance's state from the runtime.
 func (w *podWorker) requestReconcile() {
 	w.send(func(in *inbox) { in.reconcile = true })
+}
+
+// requestUpdate hands the worker the pod after an in-place update.
+func (w *podWorker) requestUpdate(pod *v1.Pod) {
+	w.send(func(in *inbox) { in.update = pod })
 }
 
 // take empties the inbox.

@@ -117,7 +117,12 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 	}
 	var dropped *instance
 	if c.Current != nil && !replacing {
-		if c.Current.Exited {
+		switch {
+		case c.Current.Replaced:
+			// A new spec: kubelet's back-off is keyed by the container's
+			// spec, so it starts afresh.
+			c.Backoff = backoff{}
+		case c.Current.Exited:
 			// A restart after an exit: kubelet's crash-loop back-off step.
 			c.Backoff = c.Backoff.next(now)
 		}

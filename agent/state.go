@@ -34,6 +34,9 @@ type instance struct {
 	Reason     string    `json:"reason,omitempty"` // terminated reason (Completed, Error, OOMKilled, StartError, ...)
 	Message    string    `json:"message,omitempty"`
 	Removed    bool      `json:"removed,omitempty"` // the runtime container is gone
+	// Replaced: the agent stopped it because the spec's image changed; it
+	// is restarted at once, whatever the restart policy and back-off say.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // running tells whether the instance's process is (believed to be) alive.

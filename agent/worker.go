@@ -156,6 +156,10 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		}
 	}
 	progressed := false
+	for _, name := range acts.Replace {
+		w.replaceContainer(ctx, name)
+		progressed = true
+	}
 	if len(acts.Kill) > 0 {
 		w.stopContainers(ctx, acts.Kill, gracePeriod(rec.Pod, w.killOverride()))
 		progressed = true
@@ -254,6 +258,15 @@ func (w *podWorker) applyRequests(in inbox) {
 	}
 	for _, ex := range in.exits {
 		w.recordExit(ex.ID, ex.Code, ex.At, ex.OOMKilled, "", "")
+	}
+	if u := in.update; u != nil && !rec.Deleting {
+		// An in-place update (metadata, images, deadline, tolerations): the
+		// record takes the new pod; computePodActions replaces what runs
+		// another image.
+		pod := u.DeepCopy()
+		pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = rec.Pod.DeletionTimestamp, rec.Pod.DeletionGracePeriodSeconds
+		rec.Pod = pod
+		a.log.Info("pod updated in place", "pod", podFullName(pod), "generation", pod.Generation)
 	}
 }
 

@@ -43,6 +43,8 @@ type Manager interface {
 	ConfigureContainer(containerPath string) error
 	// MemoryStats reads usage and working set of the cgroup at path.
 	MemoryStats(path string) (MemoryStats, error)
+	// CPUUsage reads the cumulative CPU time (ns) of the cgroup at path.
+	CPUUsage(path string) (uint64, error)
 }
 
 // Option configures NewManager.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MemoryStats is a cgroup's memory use as kubelet's eviction manager sees
@@ -57,4 +58,56 @@ func WorkingSet(usage, inactiveFile int64) int64 {
 		return 0
 	}
 	return usage - inactiveFile
+}
+
+// CPUUsage reads the cgroup's cumulative CPU time in nanoseconds:
+// cpuacct.usage (v1) or cpu.stat's usage_usec × 1000 (v2), as cAdvisor does.
+func (m *fsManager) CPUUsage(p string) (uint64, error) {
+	if m.version == 2 {
+		return readCPUStatV2(filepath.Join(m.dir("cpu", p), "cpu.stat"))
+	}
+	b, err := os.ReadFile(filepath.Join(m.dir("cpuacct", p), "cpuacct.usage"))
+	if err != nil {
+		return 0, fmt.Errorf("cpu usage: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cpu usage of %s: %w", p, err)
+	}
+	return n, nil
+}
+
+func readCPUStatV2(file string) (uint64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("cpu usage: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == "usage_usec" {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("cpu usage in %s: %w", file, err)
+			}
+			return n * 1000, nil
+		}
+	}
+	return 0, fmt.Errorf("cpu usage: no usage_usec in %s", file)
+}
+
+// CPUSample is one reading of a cgroup's cumulative CPU time.
+type CPUSample struct {
+	At    time.Time
+	Usage uint64 // nanoseconds
+}
+
+// CPURate is the CPU use between two samples in nanocores (1e9 = one
+// core busy), as cAdvisor and kubelet's summary API compute usageNanoCores.
+// ok is false when the samples cannot give a rate: no time between them,
+// or a counter that went back (the cgroup was made again).
+func CPURate(prev, cur CPUSample) (nanoCores uint64, ok bool) {
+	dt := cur.At.Sub(prev.At)
+	if dt <= 0 || cur.Usage < prev.Usage {
+		return 0, false
+	}
+	return uint64(float64(cur.Usage-prev.Usage) / dt.Seconds()), true
 }

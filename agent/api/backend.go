@@ -5,6 +5,7 @@ import (
 	"io"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Backend is what the API server serves. The agent implements it. Errors
@@ -13,11 +14,18 @@ import (
 // (code, reason, message, details) goes to the client unchanged; any other
 // error becomes a 500 InternalError.
 type Backend interface {
-	// ApplyPod creates the pod, or replaces the spec of an existing pod with the
-	// same namespace/name (which restarts it with the new spec). The pod is
+	// ApplyPod creates the pod, or updates an existing pod with the same
+	// namespace/name. The pod is
 	// decoded but not yet defaulted or validated: the backend does both and
 	// returns NewInvalid listing every problem. It returns the stored pod.
+	// A pod that exists is updated in place (same UID) when only what the
+	// API server lets change on a running pod changed (labels,
+	// annotations, images, activeDeadlineSeconds lowered, tolerations
+	// added); any other change is NewInvalid with the API server's message.
 	ApplyPod(ctx context.Context, pod *v1.Pod) (stored *v1.Pod, created bool, err error)
+	// ReplacePod is ApplyPod, except that a change an update may not make
+	// deletes the pod and creates it anew (kubectl apply --force).
+	ReplacePod(ctx context.Context, pod *v1.Pod) (stored *v1.Pod, created bool, err error)
 	// DeletePod stops the pod (gracePeriod nil = the pod's own) and forgets it
 	// once everything is removed. It returns the pod as it was when deletion
 	// began. wait=true returns only after everything is removed.
@@ -36,6 +44,10 @@ type Backend interface {
 	PodLogs(ctx context.Context, namespace, name string, opts LogOptions, w io.Writer) error
 	// PodEvents returns the events recorded for one pod, oldest first.
 	PodEvents(ctx context.Context, namespace, name string) ([]v1.Event, error)
+	// WatchEvents sends each event recorded ("ADDED") or updated with a
+	// higher count ("MODIFIED") from now on, in namespace ("" = all), until
+	// ctx ends; then the channel closes.
+	WatchEvents(ctx context.Context, namespace string) (<-chan EventWatchEvent, error)
 	// Node returns the node object (labels, taints, capacity, conditions, ...).
 	Node(ctx context.Context) (*v1.Node, error)
 	// UpdateNode replaces the node's labels and taints with those of node
@@ -44,6 +56,9 @@ type Backend interface {
 	// restarts; a new NoExecute taint evicts pods that do not tolerate it.
 	// It returns the updated node, or NewInvalid / NewConflict errors.
 	UpdateNode(ctx context.Context, node *v1.Node) (*v1.Node, error)
+	// Stats returns the node's and the running containers' CPU and memory
+	// use, read from their cgroups.
+	Stats(ctx context.Context) (*Summary, error)
 }
 
 // LogOptions select what PodLogs writes.
@@ -53,6 +68,17 @@ type LogOptions struct {
 	Follow     bool
 	Timestamps bool
 	TailLines  *int64
+	// SinceSeconds or SinceTime (at most one) drop older lines; LimitBytes
+	// ends the output after that many bytes.
+	SinceSeconds *int64
+	SinceTime    *metav1.Time
+	LimitBytes   *int64
+}
+
+// EventWatchEvent is one change seen by WatchEvents.
+type EventWatchEvent struct {
+	Type  string // ADDED, MODIFIED
+	Event v1.Event
 }
 
 // WatchEvent is one change seen by WatchPods.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,12 +120,26 @@ func podPath(ns, name string) string { return podsPath(ns) + "/" + url.PathEscap
 // Apply sends pod (POST: the server creates or replaces) and returns the
 // stored pod and what happened: ApplyCreated, ApplyConfigured or ApplyUnchanged.
 func (c *Client) Apply(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error) {
+	return c.apply(ctx, pod, false)
+}
+
+// ApplyForce is Apply, but a change the pod cannot take in place deletes
+// and re-creates it (apply --force).
+func (c *Client) ApplyForce(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error) {
+	return c.apply(ctx, pod, true)
+}
+
+func (c *Client) apply(ctx context.Context, pod *v1.Pod, force bool) (*v1.Pod, string, error) {
 	ns := pod.Namespace
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
 	var stored v1.Pod
-	resp, err := c.getJSON(ctx, http.MethodPost, podsPath(ns), nil, pod, &stored)
+	resp, err := c.getJSON(ctx, http.MethodPost, podsPath(ns), q, pod, &stored)
 	if err != nil {
 		return nil, "", err
 	}
@@ -141,6 +156,12 @@ func (c *Client) Apply(ctx context.Context, pod *v1.Pod) (*v1.Pod, string, error
 // ApplyPod is Apply in the Backend's shape.
 func (c *Client) ApplyPod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
 	stored, result, err := c.Apply(ctx, pod)
+	return stored, result == ApplyCreated, err
+}
+
+// ReplacePod is ApplyForce in the Backend's shape.
+func (c *Client) ReplacePod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
+	stored, result, err := c.ApplyForce(ctx, pod)
 	return stored, result == ApplyCreated, err
 }
 
@@ -225,6 +246,15 @@ func (c *Client) PodLogs(ctx context.Context, namespace, name string, opts LogOp
 	if opts.TailLines != nil {
 		q.Set("tailLines", strconv.FormatInt(*opts.TailLines, 10))
 	}
+	if opts.SinceSeconds != nil {
+		q.Set("sinceSeconds", strconv.FormatInt(*opts.SinceSeconds, 10))
+	}
+	if opts.SinceTime != nil {
+		q.Set("sinceTime", opts.SinceTime.UTC().Format(time.RFC3339))
+	}
+	if opts.LimitBytes != nil {
+		q.Set("limitBytes", strconv.FormatInt(*opts.LimitBytes, 10))
+	}
 	resp, err := c.do(ctx, http.MethodGet, podPath(namespace, name)+"/log", q, nil)
 	if err != nil {
 		return err
@@ -245,6 +275,64 @@ func (c *Client) PodEvents(ctx context.Context, namespace, name string) ([]v1.Ev
 		return nil, err
 	}
 	return list.Items, nil
+}
+
+func eventsPath(ns string) string {
+	if ns == "" {
+		return "/api/v1/events"
+	}
+	return "/api/v1/namespaces/" + url.PathEscape(ns) + "/events"
+}
+
+// ListEvents returns the events of namespace ("" = all) that fieldSelector
+// (kubectl's form, e.g. involvedObject.name=web; "" = all) selects.
+func (c *Client) ListEvents(ctx context.Context, namespace, fieldSelector string) ([]v1.Event, error) {
+	q := url.Values{}
+	if fieldSelector != "" {
+		q.Set("fieldSelector", fieldSelector)
+	}
+	var list v1.EventList
+	if _, err := c.getJSON(ctx, http.MethodGet, eventsPath(namespace), q, nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// WatchEventList streams the selected events: the existing ones as ADDED,
+// then each new or updated one, until ctx ends or the server ends the stream.
+func (c *Client) WatchEventList(ctx context.Context, namespace, fieldSelector string) (<-chan EventWatchEvent, error) {
+	q := url.Values{"watch": {"true"}}
+	if fieldSelector != "" {
+		q.Set("fieldSelector", fieldSelector)
+	}
+	resp, err := c.do(ctx, http.MethodGet, eventsPath(namespace), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan EventWatchEvent)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
+		for sc.Scan() {
+			var ev eventWire
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Object == nil {
+				continue
+			}
+			select {
+			case ch <- EventWatchEvent{Type: ev.Type, Event: *ev.Object}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// WatchEvents implements Backend: every event of namespace.
+func (c *Client) WatchEvents(ctx context.Context, namespace string) (<-chan EventWatchEvent, error) {
+	return c.WatchEventList(ctx, namespace, "")
 }
 
 // Node returns the agent's node.

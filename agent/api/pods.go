@@ -182,11 +182,20 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", pod.Name, name)))
 		return
 	}
+	force, err := boolParam(r, "force")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	var before *v1.Pod
 	if pod.Name != "" {
 		before, _ = s.b.GetPod(r.Context(), ns, pod.Name)
 	}
-	stored, created, err := s.b.ApplyPod(r.Context(), pod)
+	apply := s.b.ApplyPod
+	if force {
+		apply = s.b.ReplacePod
+	}
+	stored, created, err := apply(r.Context(), pod)
 	if err != nil {
 		writeError(w, err)
 		return

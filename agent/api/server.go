@@ -58,6 +58,7 @@ func (s *Server) routes() {
 	if st, ok := s.b.(Streamer); ok {
 		s.streamRoutes(st)
 	}
+	s.mux.HandleFunc("GET /stats/summary", s.statsSummary)
 	s.debugRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{

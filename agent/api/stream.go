@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -125,6 +125,29 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 			opts.TailLines = &n
 		}
 	}
+	for key, dst := range map[string]**int64{"sinceSeconds": &opts.SinceSeconds, "limitBytes": &opts.LimitBytes} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid %s %q: must be a positive integer", key, v)))
+				return
+			}
+			*dst = &n
+		}
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid sinceTime %q: %v", v, err)))
+			return
+		}
+		mt := metav1.NewTime(t)
+		opts.SinceTime = &mt
+	}
+	if opts.SinceSeconds != nil && opts.SinceTime != nil {
+		writeError(w, apierrors.NewBadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified"))
+		return
+	}
 	fw := &flushWriter{w: w, follow: opts.Follow}
 	err = s.b.PodLogs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, fw)
 	fw.mu.Lock()
@@ -139,62 +162,6 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 	case !fw.started:
 		fw.start()
 	}
-}
-
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("ns")
-	fields, err := parseFieldSelector(r.URL.Query().Get("fieldSelector"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	list := v1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, Items: []v1.Event{}}
-	if kind, ok := fields["involvedObject.kind"]; ok && kind != "Pod" {
-		writeJSON(w, http.StatusOK, &list)
-		return
-	}
-	if objNS, ok := fields["involvedObject.namespace"]; ok {
-		if ns != "" && objNS != ns {
-			writeJSON(w, http.StatusOK, &list)
-			return
-		}
-		ns = objNS
-	}
-	var targets []v1.Pod
-	if name := fields["involvedObject.name"]; name != "" && ns != "" {
-		targets = []v1.Pod{{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
-	} else if targets, err = s.b.ListPods(r.Context(), ns); err != nil {
-		writeError(w, err)
-		return
-	}
-	for _, p := range targets {
-		if name := fields["involvedObject.name"]; name != "" && p.Name != name {
-			continue
-		}
-		evs, err := s.b.PodEvents(r.Context(), p.Namespace, p.Name)
-		if apierrors.IsNotFound(err) {
-			continue // events of a pod that is gone: none
-		}
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list.Items = append(list.Items, evs...)
-	}
-	if len(targets) > 1 {
-		sort.SliceStable(list.Items, func(i, j int) bool { return eventTime(&list.Items[i]).Before(eventTime(&list.Items[j])) })
-	}
-	for i := range list.Items {
-		list.Items[i].Kind, list.Items[i].APIVersion = "Event", "v1"
-	}
-	writeJSON(w, http.StatusOK, &list)
-}
-
-func eventTime(e *v1.Event) *metav1.Time {
-	if !e.FirstTimestamp.IsZero() {
-		return &e.FirstTimestamp
-	}
-	return &metav1.Time{Time: e.EventTime.Time}
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {

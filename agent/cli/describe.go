@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -34,6 +35,9 @@ func (a *app) describe(ctx context.Context, args []string) int {
 	res, names, err := splitResource(rest)
 	if err != nil {
 		return a.fail(err)
+	}
+	if res == "events" {
+		return a.fail(errors.New("describe supports pods and nodes; use 'get events'"))
 	}
 	c := a.client()
 	if res == "nodes" {

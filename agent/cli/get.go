@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,9 +25,10 @@ func writeRow(w io.Writer, cells []string) { fmt.Fprintln(w, strings.Join(cells,
 
 // printer writes objects in one output format.
 type printer struct {
-	format string // "", wide, json, yaml, name, jsonpath
+	format string // "", wide, json, yaml, name, jsonpath, custom-columns
 	jp     *jsonpath.JSONPath
 	tmpl   string
+	cols   []customColumn
 }
 
 func newPrinter(output string) (*printer, error) {
@@ -43,8 +45,14 @@ func newPrinter(output string) (*printer, error) {
 		if err := p.jp.Parse(tmpl); err != nil {
 			return nil, fmt.Errorf("error parsing jsonpath %s, %v", tmpl, err)
 		}
+	case strings.HasPrefix(output, "custom-columns="):
+		cols, err := parseCustomColumns(strings.TrimPrefix(output, "custom-columns="))
+		if err != nil {
+			return nil, err
+		}
+		p.format, p.cols = "custom-columns", cols
 	default:
-		return nil, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,jsonpath,name,wide,yaml", output)
+		return nil, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: custom-columns,json,jsonpath,name,wide,yaml", output)
 	}
 	return p, nil
 }
@@ -67,6 +75,12 @@ func (p *printer) printObject(w io.Writer, obj any, kind string, names []string)
 		}
 		_, err = w.Write(data)
 		return err
+	case "custom-columns":
+		items := []any{obj}
+		if l, ok := obj.(map[string]any); ok {
+			items, _ = l["items"].([]any)
+		}
+		return printCustomColumns(w, p.cols, items, false)
 	case "name":
 		for _, n := range names {
 			fmt.Fprintf(w, "%s/%s\n", kind, n)
@@ -114,6 +128,10 @@ func (a *app) get(ctx context.Context, args []string) int {
 	watch := fs.BoolP("watch", "w", false, "watch for changes")
 	selector := fs.StringP("selector", "l", "", "label selector")
 	noHeaders := fs.Bool("no-headers", false, "omit the table header")
+	sortBy := fs.String("sort-by", "", "sort by the value of this JSONPath expression, e.g. .metadata.name")
+	fs.BoolVar(&a.labels.show, "show-labels", false, "show all labels as the last column")
+	fs.StringSliceVarP(&a.labels.keys, "label-columns", "L", nil, "labels to show as columns")
+	fieldSelector := fs.String("field-selector", "", "field selector (events: involvedObject.name=NAME, involvedObject.kind, involvedObject.namespace)")
 	rest, err := a.parse(fs, args)
 	if err != nil {
 		return a.flagError(err)
@@ -134,6 +152,12 @@ func (a *app) get(ctx context.Context, args []string) int {
 	}
 	if res == "nodes" {
 		return a.getNodes(ctx, names, p, *noHeaders)
+	}
+	if res == "events" {
+		return a.getEvents(ctx, names, p, *fieldSelector, *watch, *noHeaders)
+	}
+	if *fieldSelector != "" {
+		return a.fail(errors.New("--field-selector is supported for events only"))
 	}
 	if *watch {
 		return a.watchPods(ctx, names, p, sel, *noHeaders)
@@ -163,6 +187,18 @@ func (a *app) get(ctx context.Context, args []string) int {
 			if sel.Matches(labels.Set(pod.Labels)) {
 				pods = append(pods, pod)
 			}
+		}
+	}
+	if *sortBy != "" {
+		objs := make([]any, len(pods))
+		for i := range pods {
+			objs[i] = pods[i]
+		}
+		if err := sortByJSONPath(*sortBy, objs); err != nil {
+			return a.fail(err)
+		}
+		for i := range objs {
+			pods[i] = objs[i].(v1.Pod)
 		}
 	}
 	if err := a.printPods(pods, p, len(names) == 1, *noHeaders); err != nil {
@@ -198,6 +234,12 @@ func (a *app) printPods(pods []v1.Pod, p *printer, single, noHeaders bool) error
 		pods[i].Kind, pods[i].APIVersion = "Pod", "v1"
 		names[i], items[i] = pods[i].Name, &pods[i]
 	}
+	if p.format == "custom-columns" {
+		if len(pods) == 0 {
+			return nil
+		}
+		return printCustomColumns(a.stdout, p.cols, items, noHeaders)
+	}
 	if single && len(pods) == 1 {
 		return p.printObject(a.stdout, &pods[0], "pod", names)
 	}
@@ -215,7 +257,7 @@ func (a *app) podHeader(wide bool) []string {
 	if wide {
 		h = append(append([]string(nil), h...), podWideColumns...)
 	}
-	return h
+	return append(append([]string(nil), h...), a.labels.header()...)
 }
 
 func (a *app) podCells(pod *v1.Pod, wide bool) []string {
@@ -223,7 +265,7 @@ func (a *app) podCells(pod *v1.Pod, wide bool) []string {
 	if a.allNS {
 		cells = append([]string{pod.Namespace}, cells...)
 	}
-	return cells
+	return append(cells, a.labels.cells(pod.Labels)...)
 }
 
 // watchPods prints the pods as they are now and then one line (or object)
@@ -248,6 +290,20 @@ func (a *app) watchPods(ctx context.Context, names []string, p *printer, sel lab
 	for ev := range ch {
 		pod := ev.Pod
 		if !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if p.format == "custom-columns" {
+			pod.Kind, pod.APIVersion = "Pod", "v1"
+			cells, err := customCells(p.cols, &pod)
+			if err != nil {
+				return a.fail(err)
+			}
+			rows := [][]string{cells}
+			if header {
+				rows = append([][]string{customHeader(p.cols)}, rows...)
+				header = false
+			}
+			t.write(rows)
 			continue
 		}
 		if p.format != "" && p.format != "wide" {

@@ -12,9 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// `miniagent label node NAME key=value ... key- [--overwrite]` works like
-// kubectl label: read the node, change its labels, write it back with
-// Client.UpdateNode. Only nodes can be labeled.
+// `miniagent label node|pod NAME key=value ... key- [--overwrite]` works
+// like kubectl label: read the object, change its labels, write it back
+// (Client.UpdateNode; for pods an in-place update through apply, so the
+// pod's worker takes the change). annotate (annotate.go) does the same for
+// pods' annotations.
 
 // splitUpdateArgs splits "node NAME spec..." into the resource arguments and
 // the update specs: the specs start at the first argument isSpec accepts.
@@ -27,22 +29,34 @@ func splitUpdateArgs(args []string, isSpec func(string) bool) (res, specs []stri
 	return args, nil
 }
 
-// nodeNames resolves the resource arguments of label/taint to node names.
+// nodeNames resolves the resource arguments of taint to node names.
 func nodeNames(res []string) ([]string, error) {
-	if len(res) == 0 {
-		return nil, errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
-	}
-	kind, names, err := splitResource(res)
+	kind, names, err := updateTargets(res)
 	if err != nil {
 		return nil, err
 	}
 	if kind != "nodes" {
-		return nil, fmt.Errorf("miniagent can only label and taint nodes, not %s", kind)
-	}
-	if len(names) == 0 {
-		return nil, errors.New("resource(s) were provided, but no name was specified")
+		return nil, fmt.Errorf("miniagent can only taint nodes, not %s", kind)
 	}
 	return names, nil
+}
+
+// updateTargets resolves the resource arguments of label/annotate/taint.
+func updateTargets(res []string) (string, []string, error) {
+	if len(res) == 0 {
+		return "", nil, errors.New("one or more resources must be specified as <resource> <name> or <resource>/<name>")
+	}
+	kind, names, err := splitResource(res)
+	if err != nil {
+		return "", nil, err
+	}
+	if kind != "nodes" && kind != "pods" {
+		return "", nil, fmt.Errorf("miniagent can only label nodes and pods, not %s", kind)
+	}
+	if len(names) == 0 {
+		return "", nil, errors.New("resource(s) were provided, but no name was specified")
+	}
+	return kind, names, nil
 }
 
 // parseLabelSpecs parses "key=value" and "key-" arguments like kubectl.
@@ -139,12 +153,24 @@ func (a *app) label(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	names, err := nodeNames(res)
+	kind, names, err := updateTargets(res)
 	if err != nil {
 		return a.fail(err)
 	}
 	if len(set) == 0 && len(remove) == 0 {
 		return a.fail(errors.New("at least one label update is required"))
+	}
+	if kind == "pods" {
+		return a.updatePods(ctx, names, func(p *v1.Pod) (string, bool, error) {
+			for _, k := range remove {
+				if _, ok := p.Labels[k]; !ok {
+					fmt.Fprintf(a.stdout, "label %q not found.\n", k)
+				}
+			}
+			labels, verdict, err := applyLabels(p.Labels, set, remove, *overwrite)
+			p.Labels = labels
+			return verdict, verdict != "not labeled", err
+		})
 	}
 	c := a.client()
 	for _, name := range names {
@@ -167,6 +193,31 @@ func (a *app) label(ctx context.Context, args []string) int {
 			}
 		}
 		fmt.Fprintf(a.stdout, "node/%s %s\n", node.Name, verdict)
+	}
+	return 0
+}
+
+// updatePods reads each pod, lets change edit its metadata and sends it
+// back as an in-place update; it prints "pod/NAME <verdict>".
+func (a *app) updatePods(ctx context.Context, names []string, change func(*v1.Pod) (verdict string, changed bool, err error)) int {
+	c := a.client()
+	for _, name := range names {
+		pod, err := c.GetPod(ctx, a.namespace, name)
+		if err != nil {
+			return a.fail(err)
+		}
+		verdict, changed, err := change(pod)
+		if err != nil {
+			return a.fail(err)
+		}
+		if changed {
+			pod.Status = v1.PodStatus{}
+			pod.ResourceVersion, pod.ManagedFields = "", nil
+			if _, _, err := c.Apply(ctx, pod); err != nil {
+				return a.fail(err)
+			}
+		}
+		fmt.Fprintf(a.stdout, "pod/%s %s\n", pod.Name, verdict)
 	}
 	return 0
 }

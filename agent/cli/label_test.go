@@ -80,7 +80,7 @@ func TestTaintNode(t *testing.T) {
 		{[]string{"taint", "node", "node1", "k:NoSchedule", "k:NoSchedule-"}, "", "error: can not both modify and remove the following taint(s) in the same command: k:NoSchedule\n", 1, nil},
 		{[]string{"taint", "node", "node1", "k:NoSchedule", "k=v:NoSchedule"}, "", "error: duplicated taints with the same key and effect: {k v NoSchedule <nil>}\n", 1, nil},
 		{[]string{"taint", "node", "node1"}, "", "error: at least one taint update is required\n", 1, nil},
-		{[]string{"taint", "pod", "web", "k:NoSchedule"}, "", "error: miniagent can only label and taint nodes, not pods\n", 1, nil},
+		{[]string{"taint", "pod", "web", "k:NoSchedule"}, "", "error: miniagent can only taint nodes, not pods\n", 1, nil},
 	}
 	for _, s := range steps {
 		out, errs, rc := e.cli("", s.args...)

@@ -1,9 +1,10 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
-// describe, logs, label, taint, exec, attach, port-forward, cp) on top of
-// the API client (the streaming verbs through client-go's SPDY clients
-// over the same socket), printing like
-// kubectl: the same tables, STATUS column, describe layout, output formats
-// and error messages.
+// describe, logs, wait, top, label, annotate, taint, exec, attach,
+// port-forward, cp) on top of the API client (the streaming verbs through
+// client-go's SPDY clients over the same socket), printing like kubectl:
+// the same tables, STATUS column, describe layout, output formats
+// (custom-columns, --sort-by, -L, --show-labels included) and error
+// messages.
 package cli
 
 import (
@@ -29,17 +30,25 @@ const DefaultSocket = "/run/miniagent/miniagent.sock"
 const usage = `miniagent runs Kubernetes pods on this host.
 
 Usage:
-  miniagent apply -f FILE|DIR|- [-f ...]
-  miniagent delete pod NAME [--grace-period N] [--wait=true]
-  miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE] [-w] [-l SELECTOR]
+  miniagent apply -f FILE|DIR|- [-f ...] [--force]
+  miniagent delete pod NAME...|-l SELECTOR|--all [--grace-period N] [--wait=true]
+  miniagent delete -f FILE|DIR|-
+  miniagent get pods [NAME] [-o wide|json|yaml|name|jsonpath=TEMPLATE|custom-columns=SPEC] [-w] [-l SELECTOR]
+                     [--sort-by JSONPATH] [--show-labels] [-L KEY,...]
   miniagent get nodes [NAME] [-o wide|json|yaml|name]
+  miniagent get events [-w] [--field-selector involvedObject.name=NAME] [-o wide|json|yaml|name]
   miniagent describe pod|node NAME
-  miniagent logs NAME [-c CONTAINER] [-p] [-f] [--timestamps] [--tail N]
+  miniagent logs NAME|-l SELECTOR [-c CONTAINER|--all-containers] [-p] [-f] [--timestamps] [--tail N]
+                [--since DURATION|--since-time RFC3339] [--limit-bytes N] [--prefix]
   miniagent exec POD [-c CONTAINER] [-i] [-t] [-q] -- COMMAND [ARG...]
   miniagent attach POD [-c CONTAINER] [-q]
   miniagent port-forward POD [LOCAL:]REMOTE... [--address 127.0.0.1]
   miniagent cp [-c CONTAINER] POD:PATH LOCAL | LOCAL POD:PATH
-  miniagent label node NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent label node|pod NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent annotate pod NAME KEY=VALUE... KEY-... [--overwrite]
+  miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [--timeout 30s]
+  miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
+  miniagent top node [NAME]
   miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
 
 Global flags:
@@ -58,6 +67,7 @@ type app struct {
 	namespace string
 	allNS     bool
 	nsChanged bool
+	labels    labelColumns // get: -L and --show-labels
 }
 
 // Main runs one client verb. args are the command line without the program
@@ -88,7 +98,8 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 	}
 	verbs := map[string]func(context.Context, []string) int{
 		"apply": a.apply, "delete": a.delete, "get": a.get, "describe": a.describe, "logs": a.logs,
-		"label": a.label, "taint": a.taint,
+		"label": a.label, "taint": a.taint, "wait": a.wait,
+		"top": a.top, "annotate": a.annotate,
 		"exec": a.exec, "attach": a.attach, "port-forward": a.portForward, "cp": a.cp,
 	}
 	verb, ok := verbs[rest[0]]
@@ -149,7 +160,7 @@ func (a *app) listNamespace() string {
 // the canonical resource ("pods" or "nodes") and the names.
 func splitResource(args []string) (string, []string, error) {
 	if len(args) == 0 {
-		return "", nil, errors.New("you must specify the type of resource to get. Valid resource types are: pods, nodes")
+		return "", nil, errors.New("you must specify the type of resource to get. Valid resource types are: pods, nodes, events")
 	}
 	var res string
 	var names []string
@@ -182,6 +193,8 @@ func canonical(r string) string {
 		return "pods"
 	case "node", "nodes", "no":
 		return "nodes"
+	case "event", "events", "ev":
+		return "events"
 	}
 	return ""
 }

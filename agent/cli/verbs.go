@@ -13,6 +13,7 @@ import (
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/spec"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 func isUnreachable(err error) bool {
@@ -24,6 +25,7 @@ func isUnreachable(err error) bool {
 func (a *app) apply(ctx context.Context, args []string) int {
 	fs := a.flagSet("apply")
 	files := fs.StringArrayP("filename", "f", nil, "file, directory or - for stdin")
+	force := fs.Bool("force", false, "delete and re-create a pod whose change cannot be made in place")
 	rest, err := a.parse(fs, args)
 	if err != nil {
 		return a.flagError(err)
@@ -67,7 +69,11 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	c := a.client()
 	rc := 0
 	for _, p := range pods {
-		_, result, err := c.Apply(ctx, p)
+		apply := c.Apply
+		if *force {
+			apply = c.ApplyForce
+		}
+		_, result, err := apply(ctx, p)
 		if err != nil {
 			fmt.Fprint(a.stderr, FormatError(err))
 			if isUnreachable(err) {
@@ -130,19 +136,20 @@ func (a *app) delete(ctx context.Context, args []string) int {
 	now := fs.Bool("now", false, "same as --grace-period=1")
 	force := fs.Bool("force", false, "delete at once (with --grace-period=0)")
 	wait := fs.Bool("wait", true, "wait until the pod is gone")
+	files := fs.StringArrayP("filename", "f", nil, "file, directory or - for stdin with the pods to delete")
+	selector := fs.StringP("selector", "l", "", "delete the pods matching this label selector")
+	all := fs.Bool("all", false, "delete every pod in the namespace")
 	rest, err := a.parse(fs, args)
 	if err != nil {
 		return a.flagError(err)
 	}
-	res, names, err := splitResource(rest)
+	targets, err := a.deleteTargets(ctx, rest, *files, *selector, *all)
 	if err != nil {
 		return a.fail(err)
 	}
-	if res != "pods" {
-		return a.fail(fmt.Errorf("only pods can be deleted"))
-	}
-	if len(names) == 0 {
-		return a.fail(errors.New("resource(s) were provided, but no name was specified"))
+	if targets == nil {
+		fmt.Fprintln(a.stdout, "No resources found")
+		return 0
 	}
 	var gp *int64
 	switch {
@@ -157,8 +164,11 @@ func (a *app) delete(ctx context.Context, args []string) int {
 	}
 	c := a.client()
 	rc := 0
-	for _, n := range names {
-		if _, err := c.DeletePod(ctx, a.namespace, n, gp, *wait); err != nil {
+	for _, t := range targets {
+		if _, err := c.DeletePod(ctx, t.namespace, t.name, gp, *wait); err != nil {
+			if t.file != "" {
+				err = fileError(err, t.file)
+			}
 			fmt.Fprint(a.stderr, FormatError(err))
 			if isUnreachable(err) {
 				return 1
@@ -166,47 +176,93 @@ func (a *app) delete(ctx context.Context, args []string) int {
 			rc = 1
 			continue
 		}
-		fmt.Fprintf(a.stdout, "pod %q deleted\n", n)
+		fmt.Fprintf(a.stdout, "pod %q deleted\n", t.name)
 	}
 	return rc
 }
 
-func (a *app) logs(ctx context.Context, args []string) int {
-	fs := a.flagSet("logs")
-	var opts api.LogOptions
-	fs.StringVarP(&opts.Container, "container", "c", "", "container name")
-	fs.BoolVarP(&opts.Previous, "previous", "p", false, "the previous instance of the container")
-	fs.BoolVarP(&opts.Follow, "follow", "f", false, "stream the log")
-	fs.BoolVar(&opts.Timestamps, "timestamps", false, "prefix lines with their timestamp")
-	tail := fs.Int64("tail", -1, "lines to show from the end; -1 = all")
-	rest, err := a.parse(fs, args)
+// deleteTarget is one pod to delete; file is the manifest that named it.
+type deleteTarget struct{ namespace, name, file string }
+
+// deleteTargets resolves delete's arguments: names, -f files, -l or --all.
+// A selector matching nothing gives nil (kubectl: "No resources found").
+func (a *app) deleteTargets(ctx context.Context, rest, files []string, selector string, all bool) ([]deleteTarget, error) {
+	if len(files) > 0 {
+		if len(rest) > 0 || selector != "" || all {
+			return nil, errors.New("resource names, -l and --all cannot be used with -f")
+		}
+		var out []deleteTarget
+		for _, f := range files {
+			srcs, err := expandSources(f)
+			if err != nil {
+				return nil, err
+			}
+			for _, src := range srcs {
+				data, err := a.readSource(src)
+				if err != nil {
+					return nil, err
+				}
+				pods, err := spec.Decode(data, src)
+				if err != nil {
+					return nil, err
+				}
+				for _, p := range pods {
+					ns := p.Namespace
+					if ns == "" {
+						ns = a.namespace
+					}
+					out = append(out, deleteTarget{ns, p.Name, src})
+				}
+			}
+		}
+		if len(out) == 0 {
+			return nil, errors.New("no objects passed to delete")
+		}
+		return out, nil
+	}
+	if len(rest) == 0 {
+		return nil, errors.New("You must provide one or more resources by argument or filename.") //lint:ignore ST1005 kubectl's exact wording
+	}
+	res, names, err := splitResource(rest)
 	if err != nil {
-		return a.flagError(err)
+		return nil, err
 	}
-	if len(rest) == 0 || len(rest) > 2 {
-		return a.fail(errors.New("expected POD_NAME [CONTAINER_NAME]: miniagent logs NAME [-c CONTAINER]"))
+	if res != "pods" {
+		return nil, fmt.Errorf("only pods can be deleted")
 	}
-	name := rest[0]
-	if r, n, ok := strings.Cut(name, "/"); ok {
-		if canonical(r) != "pods" {
-			return a.fail(fmt.Errorf("cannot get the logs from %s", r))
+	switch {
+	case len(names) > 0 && (selector != "" || all):
+		return nil, errors.New("name cannot be provided when a selector is specified")
+	case selector != "" && all:
+		return nil, errors.New("cannot set --all and --selector at the same time")
+	case len(names) > 0:
+		out := make([]deleteTarget, len(names))
+		for i, n := range names {
+			out[i] = deleteTarget{namespace: a.namespace, name: n}
 		}
-		name = n
+		return out, nil
+	case selector == "" && !all:
+		return nil, errors.New("resource(s) were provided, but no name was specified")
 	}
-	if len(rest) == 2 {
-		if opts.Container != "" {
-			return a.fail(errors.New("only one of -c or an inline [CONTAINER] arg is allowed"))
-		}
-		opts.Container = rest[1]
+	matched, err := a.selectPodNames(ctx, selector)
+	if err != nil {
+		return nil, err
 	}
-	if *tail >= 0 {
-		opts.TailLines = tail
+	var out []deleteTarget
+	for _, n := range matched {
+		out = append(out, deleteTarget{namespace: a.namespace, name: n})
 	}
-	if err := a.client().PodLogs(ctx, a.namespace, name, opts, a.stdout); err != nil {
-		if ctx.Err() != nil {
-			return 0
-		}
-		return a.fail(err)
+	return out, nil
+}
+
+// fileError adds the manifest to a server error as kubectl does:
+// `error when deleting "pod.yaml": pods "x" not found`.
+func fileError(err error, file string) error {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) {
+		return err
 	}
-	return 0
+	st := se.ErrStatus
+	st.Message = fmt.Sprintf("error when deleting %q: %s", file, st.Message)
+	return &apierrors.StatusError{ErrStatus: st}
 }

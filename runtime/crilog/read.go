@@ -23,6 +23,8 @@ type ReadOptions struct {
 	// StopFollow returns true once nothing more will be written to the file
 	// (the container exited); following then ends after draining the file.
 	StopFollow func() bool
+	// Since, if set, drops records written before it (kubelet's sinceSeconds/sinceTime).
+	Since time.Time
 }
 
 // followPoll is how often a followed file is checked for new data.
@@ -114,6 +116,7 @@ func formatTimestamp(ts []byte) string {
 
 // logReader reads whole lines from a log file that may still be growing.
 type logReader struct {
+	since time.Time
 	f     *os.File
 	carry []byte // an unterminated last line, kept until its newline arrives
 	chunk []byte
@@ -150,6 +153,11 @@ func (lr *logReader) next(emit func([]byte)) (bool, error) {
 
 func (lr *logReader) line(raw []byte, emit func([]byte)) {
 	if r, ok := parseRecord(raw); ok {
+		if !lr.since.IsZero() {
+			if ts, err := time.Parse(time.RFC3339Nano, string(r.ts)); err == nil && ts.Before(lr.since) {
+				return
+			}
+		}
 		if out := lr.j.add(r); out != nil {
 			emit(out)
 		}
@@ -177,7 +185,7 @@ func ReadLog(ctx context.Context, path string, opts ReadOptions, w io.Writer) er
 		return fmt.Errorf("open log %s: %w", path, err)
 	}
 	defer func() { f.Close() }()
-	lr := &logReader{f: f, chunk: make([]byte, 32<<10), j: &joiner{timestamps: opts.Timestamps, pending: map[string]*bytes.Buffer{}}}
+	lr := &logReader{since: opts.Since, f: f, chunk: make([]byte, 32<<10), j: &joiner{timestamps: opts.Timestamps, pending: map[string]*bytes.Buffer{}}}
 
 	var out bytes.Buffer
 	emit := func(b []byte) { out.Write(b) }

@@ -34,6 +34,8 @@ type Backend struct {
 	NodeObj *v1.Node
 	// Now is the creation time given to new pods.
 	Now time.Time
+	// Summary is what Stats returns (nil: a ServiceUnavailable error).
+	Summary *api.Summary
 
 	mu       sync.Mutex
 	pods     map[string]*v1.Pod
@@ -43,8 +45,10 @@ type Backend struct {
 	applied  []*v1.Pod
 	deletes  []DeleteCall
 	watchers map[chan api.WatchEvent]string
+	evWatch  map[chan api.EventWatchEvent]string
 	lastLog  api.LogOptions
 	nextUID  int
+	forced   int
 }
 
 var _ api.Backend = (*Backend)(nil)
@@ -58,6 +62,7 @@ func New() *Backend {
 		events:   map[string][]v1.Event{},
 		logs:     map[string]string{},
 		watchers: map[chan api.WatchEvent]string{},
+		evWatch:  map[chan api.EventWatchEvent]string{},
 	}
 }
 
@@ -84,6 +89,45 @@ func (b *Backend) SetEvents(ns, name string, evs []v1.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.events[key(ns, name)] = evs
+}
+
+// AddEvent appends one event of a pod and tells event watchers (ADDED).
+func (b *Backend) AddEvent(ev v1.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := key(ev.InvolvedObject.Namespace, ev.InvolvedObject.Name)
+	b.events[k] = append(b.events[k], ev)
+	for ch, ns := range b.evWatch {
+		if ns == "" || ns == ev.Namespace {
+			select {
+			case ch <- api.EventWatchEvent{Type: "ADDED", Event: ev}:
+			default:
+			}
+		}
+	}
+}
+
+// WatchEvents registers an event watcher until ctx ends.
+func (b *Backend) WatchEvents(ctx context.Context, ns string) (<-chan api.EventWatchEvent, error) {
+	ch := make(chan api.EventWatchEvent, 100)
+	b.mu.Lock()
+	b.evWatch[ch] = ns
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		delete(b.evWatch, ch)
+		b.mu.Unlock()
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// EventWatchers is the number of active event watches.
+func (b *Backend) EventWatchers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.evWatch)
 }
 
 // SetLog sets the log text of one container.
@@ -138,7 +182,8 @@ func (b *Backend) ApplyPod(_ context.Context, pod *v1.Pod) (*v1.Pod, bool, error
 	}
 	k := key(pod.Namespace, pod.Name)
 	if old, ok := b.pods[k]; ok {
-		if apiequality.Semantic.DeepEqual(old.Spec, pod.Spec) && apiequality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+		if apiequality.Semantic.DeepEqual(old.Spec, pod.Spec) && apiequality.Semantic.DeepEqual(old.Labels, pod.Labels) &&
+			apiequality.Semantic.DeepEqual(old.Annotations, pod.Annotations) {
 			return old.DeepCopy(), false, nil
 		}
 		old.Spec, old.Labels, old.Annotations = pod.Spec, pod.Labels, pod.Annotations
@@ -156,6 +201,22 @@ func (b *Backend) ApplyPod(_ context.Context, pod *v1.Pod) (*v1.Pod, bool, error
 	b.order = append(b.order, k)
 	b.notify("ADDED", p)
 	return p.DeepCopy(), true, nil
+}
+
+// ReplacePod is ApplyPod (the fake changes pods in place either way); it
+// records that force was asked.
+func (b *Backend) ReplacePod(ctx context.Context, pod *v1.Pod) (*v1.Pod, bool, error) {
+	b.mu.Lock()
+	b.forced++
+	b.mu.Unlock()
+	return b.ApplyPod(ctx, pod)
+}
+
+// Forced is the number of ReplacePod calls.
+func (b *Backend) Forced() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.forced
 }
 
 // DeletePod forgets the pod at once.
@@ -284,4 +345,15 @@ func (b *Backend) UpdateNode(_ context.Context, node *v1.Node) (*v1.Node, error)
 	b.NodeObj.Labels = node.Labels
 	b.NodeObj.Spec.Taints = node.Spec.Taints
 	return b.NodeObj.DeepCopy(), nil
+}
+
+// Stats returns Summary.
+func (b *Backend) Stats(context.Context) (*api.Summary, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Summary == nil {
+		return nil, apierrors.NewServiceUnavailable("no stats")
+	}
+	s := *b.Summary
+	return &s, nil
 }
