@@ -20,10 +20,15 @@ import (
 	"github.com/miniagent/miniagent/runtime"
 )
 
-const (
-	testNamespace  = "miniagent-test-runtime"
-	testCgroupRoot = "/miniagent-test"
-)
+// The containerd namespace and cgroup root of the integration tests:
+// MINIAGENT_E2E_NAMESPACE (the cgroup root follows it) gives a run its own,
+// so two can share a host.
+var testNamespace, testCgroupRoot = func() (string, string) {
+	if ns := os.Getenv("MINIAGENT_E2E_NAMESPACE"); ns != "" {
+		return ns, "/" + ns
+	}
+	return "miniagent-test-runtime", "/miniagent-test"
+}()
 
 // Shared state of the integration tests (nil rt: skipped).
 var (
@@ -127,7 +132,7 @@ func cleanupNamespace(r *Runtime) {
 	}
 }
 
-func needRuntime(t *testing.T) {
+func needRuntime(t testing.TB) {
 	t.Helper()
 	if rt == nil {
 		t.Skip(setupErr)
@@ -159,7 +164,7 @@ func newEventHub(ch <-chan runtime.Event) *eventHub {
 }
 
 // waitFor returns the first event of id and type, or fails after timeout.
-func (h *eventHub) waitFor(t *testing.T, id string, typ runtime.EventType, timeout time.Duration) runtime.Event {
+func (h *eventHub) waitFor(t testing.TB, id string, typ runtime.EventType, timeout time.Duration) runtime.Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { h.mu.Lock(); h.cond.Broadcast(); h.mu.Unlock() })
@@ -194,13 +199,13 @@ func (h *eventHub) of(id string) []runtime.Event {
 
 // testPod is one sandbox with helpers to run containers in it.
 type testPod struct {
-	t   *testing.T
+	t   testing.TB
 	uid string
 	sb  runtime.Sandbox
 	n   int
 }
 
-func newPod(t *testing.T, hostNet bool) *testPod {
+func newPod(t testing.TB, hostNet bool) *testPod {
 	t.Helper()
 	needRuntime(t)
 	uid := fmt.Sprintf("uid-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano())
