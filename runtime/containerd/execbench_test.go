@@ -148,3 +148,9 @@ func shimOf(r *Runtime, id string) (int, error) {
 	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
 	return strconv.Atoi(f[1])
 }
+
+// benchPaths are the exec paths to compare: runc exec (a runtime without
+// the helper) and the exec server (the shared test runtime, which has it).
+func benchPaths() []benchPath {
+	return []benchPath{{name: "runc", rt: rtRunc, skip: "no runc-only runtime"}, {name: "fast", rt: rt, skip: "no runtime"}}
+}

@@ -32,7 +32,8 @@ var testNamespace, testCgroupRoot = func() (string, string) {
 
 // Shared state of the integration tests (nil rt: skipped).
 var (
-	rt       *Runtime
+	rt       *Runtime // with the exec helper
+	rtRunc   *Runtime // the same namespace, without it: every exec is a runc exec
 	setupErr string
 	hub      *eventHub
 	tmpRoot  string
@@ -67,6 +68,10 @@ func setup() (func(), error) {
 	if out, err := exec.Command("go", "build", "-o", shim, "./testdata/crilogshim").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build log shim: %v\n%s", err, out)
 	}
+	helper, err := buildExecHelper(tmpRoot)
+	if err != nil {
+		return nil, err
+	}
 	tarPath := filepath.Join(tmpRoot, "busybox.tar")
 	if out, err := exec.Command("bash", "../../scripts/build-busybox-image.sh", tarPath).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build busybox image: %v\n%s", err, out)
@@ -74,10 +79,15 @@ func setup() (func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r, err := New(ctx, Options{
-		Namespace: testNamespace,
-		StateDir:  filepath.Join(tmpRoot, "ns"),
-		LogShim:   []string{shim, "crilog-shim"},
+		Namespace:  testNamespace,
+		StateDir:   filepath.Join(tmpRoot, "ns"),
+		LogShim:    []string{shim, "crilog-shim"},
+		ExecHelper: helper,
 	})
+	if err != nil {
+		return nil, err
+	}
+	plain, err := New(ctx, Options{Namespace: testNamespace, StateDir: filepath.Join(tmpRoot, "ns")})
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +104,23 @@ func setup() (func(), error) {
 	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hub = newEventHub(r.Events(hubCtx))
-	rt = r
+	rt, rtRunc = r, plain
 	return func() {
 		stopHub()
 		cleanupNamespace(r)
+		_ = plain.Close()
 		_ = r.Close()
 	}, nil
+}
+
+// buildExecHelper builds the exec server as scripts/setup.sh does, into dir.
+func buildExecHelper(dir string) (string, error) {
+	out := filepath.Join(dir, "miniagent-exec")
+	cmd := exec.Command("gcc", "-static", "-Os", "-s", "-Wall", "-o", out, "execserver/execserver.c")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build exec helper: %v\n%s", err, b)
+	}
+	return out, os.Chmod(out, 0o755)
 }
 
 // cleanupNamespace removes everything the tests left in the test namespace,
