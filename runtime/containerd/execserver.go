@@ -66,9 +66,14 @@ var (
 
 // execEntry is the runtime's exec state for one container.
 type execEntry struct {
-	mu       sync.Mutex // held while a server is started or dropped
-	noHelper bool       // the container has no helper: always runc exec
-	failedAt time.Time  // last failed server start
+	mu sync.Mutex // held while a server is started or dropped
+	execState
+}
+
+// execState is what decides how a container's next exec runs.
+type execState struct {
+	noHelper bool      // the container has no helper: always runc exec
+	failedAt time.Time // last failed server start
 	srv      *execServer
 }
 
@@ -95,7 +100,7 @@ const (
 
 // chooseExec decides how the next exec of a container runs, from whether
 // the runtime has a helper and the container's exec state at now.
-func chooseExec(haveHelper bool, e *execEntry, now time.Time) (execPlan, string) {
+func chooseExec(haveHelper bool, e execState, now time.Time) (execPlan, string) {
 	switch {
 	case !haveHelper || e.noHelper:
 		return planRunc, FallbackNoHelper
@@ -135,7 +140,7 @@ func (r *Runtime) execServerFor(ctx context.Context, id string) (*execServer, st
 		return nil, FallbackBusy, nil // its server is being started or dropped
 	}
 	defer e.mu.Unlock()
-	plan, reason := chooseExec(r.opts.ExecHelper != "", e, time.Now())
+	plan, reason := chooseExec(r.opts.ExecHelper != "", e.execState, time.Now())
 	switch plan {
 	case planRunc:
 		return nil, reason, nil
