@@ -188,7 +188,7 @@ func (r *Runtime) startExecServer(ctx context.Context, id string) (_ *execServer
 		return nil, classify(err)
 	}
 	if old, err := task.LoadProcess(ctx, execServerID, nil); err == nil {
-		if _, err := old.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := killAndDelete(ctx, old); err != nil {
 			return nil, fmt.Errorf("replace the exec server left running: %w", classify(err))
 		}
 	} else if !errdefs.IsNotFound(err) {
@@ -341,12 +341,35 @@ func (s *execServer) close(r *Runtime) {
 	s.once.Do(func() {
 		if s.proc != nil {
 			ctx, cancel := context.WithTimeout(r.ns(context.Background()), execKillWait)
-			_, _ = s.proc.Delete(ctx, client.WithProcessKill)
+			_ = killAndDelete(ctx, s.proc)
 			cancel()
 		}
 		s.markDead()
 		_ = os.RemoveAll(s.dir)
 	})
+}
+
+// killAndDelete SIGKILLs an exec process, waits for its exit and deletes
+// it. (client.WithProcessKill skips a loaded process: it knows no pid.)
+func killAndDelete(ctx context.Context, p client.Process) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exitCh, err := p.Wait(wctx)
+	if err != nil {
+		return err
+	}
+	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
+	}
+	select {
+	case <-exitCh:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if _, err := p.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // dropExec forgets container id's exec state, ending its server.

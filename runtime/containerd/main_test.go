@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if id := os.Getenv(crashChildEnv); id != "" {
+		os.Exit(execCrashChild(id))
+	}
 	code := func() int {
 		if _, err := os.Stat(DefaultAddress); err != nil {
 			setupErr = "no containerd socket at " + DefaultAddress
@@ -83,6 +87,7 @@ func setup() (func(), error) {
 		StateDir:   filepath.Join(tmpRoot, "ns"),
 		LogShim:    []string{shim, "crilog-shim"},
 		ExecHelper: helper,
+		Log:        slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		return nil, err
