@@ -412,9 +412,19 @@ func (r *Runtime) closeExecServers() {
 		ids = append(ids, id)
 	}
 	r.execMu.Unlock()
+	// A few at a time: each is some containerd calls, and a node may have
+	// hundreds.
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		r.dropExec(id)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.dropExec(id)
+		}()
 	}
+	wg.Wait()
 }
 
 // execServerPid is the host pid of container id's server, 0 if none.

@@ -150,13 +150,17 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, classify(fmt.Errorf("connect to containerd at %s: %w", opts.Address, err))
 	}
 	bg, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
+	fallbacks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "miniagent_exec_fallbacks_total",
+		Help: "Execs (exec probes) that went through runc exec instead of the container's exec server, by reason.",
+	}, []string{"reason"})
+	for _, reason := range []string{FallbackNoHelper, FallbackBusy, FallbackStartFailed, FallbackServerDied, FallbackProtocol, FallbackServerError} {
+		fallbacks.WithLabelValues(reason) // every reason is exported, from 0
+	}
 	return &Runtime{
 		client: c, opts: opts, bg: bg, cancel: cancel,
-		execs: map[string]*execEntry{},
-		execFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "miniagent_exec_fallbacks_total",
-			Help: "Execs (exec probes) that went through runc exec instead of the container's exec server, by reason.",
-		}, []string{"reason"}),
+		execs:         map[string]*execEntry{},
+		execFallbacks: fallbacks,
 	}, nil
 }
 
