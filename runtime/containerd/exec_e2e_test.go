@@ -340,3 +340,42 @@ func TestExecServerTaskDelete(t *testing.T) {
 		t.Fatal("exec entry left after RemoveContainer")
 	}
 }
+
+// A second exec of a container while its server runs one goes through runc
+// exec at once, counted as busy, instead of waiting.
+func TestExecServerBusyFallsBack(t *testing.T) {
+	needE2E(t)
+	p := newPod(t, false)
+	spec := p.spec("sleep", "100000")
+	p.start(spec)
+	ctx := context.Background()
+	if _, err := rt.Exec(ctx, spec.ID, []string{"true"}, 5*time.Second, 10); err != nil {
+		t.Fatal(err)
+	}
+	busy := rt.execFallbacks.WithLabelValues(FallbackBusy)
+	before := testutil.ToFloat64(busy)
+	slow := make(chan error, 1)
+	go func() {
+		res, err := rt.Exec(ctx, spec.ID, []string{"sleep", "2"}, 10*time.Second, 10)
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("exit %d", res.ExitCode)
+		}
+		slow <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the slow one is on the server
+	res, err := rt.Exec(ctx, spec.ID, []string{"echo", "meanwhile"}, 10*time.Second, 100)
+	if err != nil || string(res.Output) != "meanwhile\n" {
+		t.Fatalf("exec beside a running one: %+v %v", res, err)
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the slow exec ended (%v) before the concurrent one: the test proves nothing", err)
+	default:
+	}
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(busy); got != before+1 {
+		t.Fatalf("busy fallbacks %v -> %v, want one more", before, got)
+	}
+}
