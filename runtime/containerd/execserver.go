@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The exec server (execserver/execserver.c) is a small static program the
@@ -48,17 +45,6 @@ const (
 	execRetryAfter = 30 * time.Second
 )
 
-// Reasons an exec went through runc exec instead of the exec server: the
-// values of the reason label of miniagent_exec_fallbacks_total.
-const (
-	FallbackNoHelper    = "no_helper"      // the daemon has no helper, or the container was created without it
-	FallbackBusy        = "busy"           // another exec of the same container is on its server right now
-	FallbackStartFailed = "start_failed"   // the server could not start (or did not, recently)
-	FallbackServerDied  = "server_died"    // the server ended during the request
-	FallbackProtocol    = "protocol_error" // the server answered out of protocol
-	FallbackServerError = "server_error"   // the server could not fork or make a pipe
-)
-
 var (
 	errNoExecHelper = errors.New("container has no exec helper")
 	errServerDied   = errors.New("exec server ended")
@@ -68,13 +54,6 @@ var (
 type execEntry struct {
 	mu sync.Mutex // held while a server is started or dropped
 	execState
-}
-
-// execState is what decides how a container's next exec runs.
-type execState struct {
-	noHelper bool      // the container has no helper: always runc exec
-	failedAt time.Time // last failed server start
-	srv      *execServer
 }
 
 // execServer is one running exec server.
@@ -87,43 +66,6 @@ type execServer struct {
 	dir     string   // the FIFOs' directory
 	dead    chan struct{}
 	once    sync.Once
-}
-
-// execPlan is how an exec runs.
-type execPlan int
-
-const (
-	planRunc  execPlan = iota // runc exec (with a fallback reason)
-	planUse                   // the running server
-	planStart                 // start a server, then use it
-)
-
-// chooseExec decides how the next exec of a container runs, from whether
-// the runtime has a helper and the container's exec state at now.
-func chooseExec(haveHelper bool, e execState, now time.Time) (execPlan, string) {
-	switch {
-	case !haveHelper || e.noHelper:
-		return planRunc, FallbackNoHelper
-	case e.srv != nil && !e.srv.isDead():
-		return planUse, ""
-	case !e.failedAt.IsZero() && now.Sub(e.failedAt) < execRetryAfter:
-		return planRunc, FallbackStartFailed
-	}
-	return planStart, ""
-}
-
-// fallbackFor says what a failed request to a server means: runc exec with
-// a reason, or (reason "") the error is the exec's answer.
-func fallbackFor(err, ctxErr error) string {
-	switch {
-	case ctxErr != nil:
-		return ""
-	case errors.Is(err, errExecProtocol):
-		return FallbackProtocol
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "" // hung past timeout + slack: the command timed out
-	}
-	return FallbackServerDied
 }
 
 // execServerFor returns the container's running server, starting one if
@@ -436,23 +378,3 @@ func (r *Runtime) execServerPid(id string) int {
 	}
 	return 0
 }
-
-// withExecHelper bind-mounts the helper read-only at ExecHelperPath.
-func withExecHelper(host string) oci.SpecOpts {
-	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		s.Mounts = append(s.Mounts, specs.Mount{
-			Destination: ExecHelperPath, Type: "bind", Source: host,
-			Options: []string{"bind", "ro", "nosuid", "nodev"},
-		})
-		return nil
-	}
-}
-
-// fifoIO is the server's IO as containerd sees it: two FIFO paths whose
-// other ends the runtime holds itself.
-type fifoIO struct{ cfg cio.Config }
-
-func (f fifoIO) Config() cio.Config { return f.cfg }
-func (fifoIO) Cancel()              {}
-func (fifoIO) Wait()                {}
-func (fifoIO) Close() error         { return nil }
