@@ -14,6 +14,10 @@
 //     so logs keep flowing while the agent is down;
 //   - a pod sandbox is a network namespace (loopback up) and an IPC namespace,
 //     bind-mounted under Options.StateDir/<pod uid>/{net,ipc}.
+//   - with Options.ExecHelper, each container has the exec server program
+//     mounted at ExecHelperPath, and one that has had an exec runs it as the
+//     exec process "miniagent-exec", its FIFOs under
+//     Options.ExecDir/<container id> (execserver.go).
 package containerd
 
 import (
