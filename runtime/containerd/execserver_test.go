@@ -18,11 +18,15 @@ import (
 // The exec server run as a plain child process over pipes, outside any
 // container: its protocol, output capping, timeouts and exec failures.
 
+// localHelperDir holds the helper built for these tests; TestMain removes it.
+var localHelperDir string
+
 var localHelper = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "miniagent-exec-unit-")
 	if err != nil {
 		return "", err
 	}
+	localHelperDir = dir
 	return buildExecHelper(dir)
 })
 

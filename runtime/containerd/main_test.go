@@ -63,6 +63,9 @@ func TestMain(m *testing.M) {
 		defer cleanup()
 		return m.Run()
 	}()
+	if localHelperDir != "" {
+		_ = os.RemoveAll(localHelperDir)
+	}
 	os.Exit(code)
 }
 
