@@ -5,7 +5,8 @@
 #   2. makes sure a containerd answers on $MINIAGENT_CONTAINERD_ADDRESS
 #      (reuses a running one; else starts it via systemd when PID 1 is systemd,
 #      else starts its own daemon in the background with its own config)
-#   3. builds bin/miniagent
+#   3. builds bin/miniagent, bin/miniagent-crilog and bin/miniagent-exec
+#      (the exec probe server, C: gcc -static)
 #   4. builds the busybox OCI image (bin/busybox-image.tar) and imports it into
 #      the containerd namespace $MINIAGENT_NAMESPACE
 #
@@ -70,9 +71,9 @@ fi
 mkdir -p "$LOGDIR" "$REPO/bin"
 
 # --- 1. packages -------------------------------------------------------------
-step "packages: containerd runc busybox-static iproute2"
+step "packages: containerd runc busybox-static iproute2 gcc libc6-dev"
 missing=()
-for pkg in containerd runc busybox-static iproute2; do
+for pkg in containerd runc busybox-static iproute2 gcc libc6-dev; do
 	if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
 		info "$pkg: installed"
 	else
@@ -135,6 +136,13 @@ info "containerd answers on $ADDR"
 step "build bin/miniagent"
 (cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent && go build -o bin/miniagent-crilog ./cmd/miniagent-crilog)
 info "$REPO/bin/miniagent"
+# The exec server is bind-mounted into containers: static, so it runs on any
+# image; built to a temporary name and renamed, so running containers keep
+# the file they mounted.
+gcc -static -Os -s -Wall -o "$REPO/bin/miniagent-exec.tmp" "$REPO/runtime/containerd/execserver/execserver.c"
+chmod 0755 "$REPO/bin/miniagent-exec.tmp"
+mv -f "$REPO/bin/miniagent-exec.tmp" "$REPO/bin/miniagent-exec"
+info "$REPO/bin/miniagent-exec"
 
 # --- 4. busybox image ------------------------------------------------------------
 step "busybox image into containerd namespace $NS"

@@ -35,6 +35,7 @@ type daemonFlags struct {
 	maxPods                                  int
 	metricsBindAddress                       string
 	containerLogMode                         string
+	execHelper                               string
 }
 
 func runDaemon(args []string) int {
@@ -52,6 +53,7 @@ func runDaemon(args []string) int {
 	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
 	fs.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "number of pods that can run on this node")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.execHelper, "exec-helper", "", "exec server program mounted into containers to run exec probes without runc exec (default: miniagent-exec next to this binary, if there; \"none\": always runc exec)")
 	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", "", "host:port to serve /metrics over TCP too (default off; an empty host is 127.0.0.1; a non-loopback host is served with a warning)")
 	fs.StringVar(&f.containerLogMode, "container-log-mode", containerd.LogModeAgent, "how container output reaches its log file: \"agent\" (the shim appends to a spool under --root-dir that the agent turns into CRI records; no process per container) or \"process\" (a miniagent-crilog process per container)")
 	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
@@ -108,19 +110,24 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		return err
 	}
 	shim := logShim(self)
+	helper := execHelper(self, f.execHelper)
 	rt, err := containerd.New(ctx, containerd.Options{
-		Address:   f.containerdAddress,
-		Namespace: f.containerdNamespace,
-		StateDir:  filepath.Join(f.rootDir, "ns"),
-		LogShim:   shim,
-		LogMode:   f.containerLogMode, LogSpoolDir: filepath.Join(f.rootDir, "logspool"),
-		OnLogError: func(id string, err error) { log.Warn("container log", "container", id, "err", err) },
+		Address:     f.containerdAddress,
+		Namespace:   f.containerdNamespace,
+		StateDir:    filepath.Join(f.rootDir, "ns"),
+		LogShim:     shim,
+		LogMode:     f.containerLogMode,
+		LogSpoolDir: filepath.Join(f.rootDir, "logspool"),
+		OnLogError:  func(id string, err error) { log.Warn("container log", "container", id, "err", err) },
+		ExecHelper:  helper,
+		Log:         log,
 	})
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 	m := metrics.New()
+	m.Registry().MustRegister(rt.Collectors()...)
 	a, err := agent.New(agent.Options{
 		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
 		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
@@ -156,7 +163,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			errc <- nil
 		}
 	}()
-	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "))
+	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "), "exec_helper", helperName(helper))
 	runErr := a.Run(ctx, srcs...)
 	stop()
 	if err := <-errc; err != nil && ctx.Err() == nil {
@@ -193,4 +200,27 @@ func logShim(self string) []string {
 		return []string{small}
 	}
 	return []string{self, "crilog-shim"}
+}
+
+// execHelper is the exec server program: flag "none" none, another flag
+// value that path, else miniagent-exec next to this binary if it is there.
+func execHelper(self, flag string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "":
+		small := filepath.Join(filepath.Dir(self), "miniagent-exec")
+		if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return small
+		}
+		return ""
+	}
+	return flag
+}
+
+func helperName(p string) string {
+	if p == "" {
+		return "none (exec probes use runc exec)"
+	}
+	return p
 }

@@ -45,12 +45,19 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if spec.CgroupsPath != "" {
 		labels[LabelCgroupsPath] = spec.CgroupsPath
 	}
+	sopts := SpecOpts(img, ispec.Config, spec)
+	// The exec server relies on the container's PID namespace to end with
+	// it: a hostPID container execs through runc only.
+	if r.opts.ExecHelper != "" && !spec.HostPID {
+		sopts = append(sopts, withExecHelper(r.opts.ExecHelper))
+		labels[LabelExecHelper] = ExecHelperPath
+	}
 	_, err = r.client.NewContainer(ctx, spec.ID,
 		client.WithImage(img),
 		client.WithImageStopSignal(img, "SIGTERM"),
 		client.WithSnapshotter(r.opts.Snapshotter),
 		client.WithNewSnapshot(spec.ID, img),
-		client.WithNewSpec(SpecOpts(img, ispec.Config, spec)...),
+		client.WithNewSpec(sopts...),
 		client.WithAdditionalContainerLabels(labels),
 	)
 	if err != nil {

@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,23 +21,30 @@ import (
 	"github.com/miniagent/miniagent/runtime"
 )
 
-// Each test process has a containerd namespace and cgroup root of its
-// own, so that two runs of these tests (CI beside a developer's run) never
-// remove each other's image or containers.
-var (
-	testNamespace  = fmt.Sprintf("miniagent-test-runtime-%d", os.Getpid())
-	testCgroupRoot = fmt.Sprintf("/miniagent-test-%d", os.Getpid())
-)
+// The containerd namespace and cgroup root of the integration tests:
+// MINIAGENT_E2E_NAMESPACE (the cgroup root follows it) gives a run its own;
+// without it each test process has its own, so that two runs (CI beside a
+// developer's run) never remove each other's image or containers.
+var testNamespace, testCgroupRoot = func() (string, string) {
+	if ns := os.Getenv("MINIAGENT_E2E_NAMESPACE"); ns != "" {
+		return ns, "/" + ns
+	}
+	return fmt.Sprintf("miniagent-test-runtime-%d", os.Getpid()), fmt.Sprintf("/miniagent-test-%d", os.Getpid())
+}()
 
 // Shared state of the integration tests (nil rt: skipped).
 var (
-	rt       *Runtime
+	rt       *Runtime // with the exec helper
+	rtRunc   *Runtime // the same namespace, without it: every exec is a runc exec
 	setupErr string
 	hub      *eventHub
 	tmpRoot  string
 )
 
 func TestMain(m *testing.M) {
+	if id := os.Getenv(crashChildEnv); id != "" {
+		os.Exit(execCrashChild(id))
+	}
 	code := func() int {
 		if _, err := os.Stat(DefaultAddress); err != nil {
 			setupErr = "no containerd socket at " + DefaultAddress
@@ -56,6 +64,9 @@ func TestMain(m *testing.M) {
 		defer cleanup()
 		return m.Run()
 	}()
+	if localHelperDir != "" {
+		_ = os.RemoveAll(localHelperDir)
+	}
 	os.Exit(code)
 }
 
@@ -65,6 +76,10 @@ func setup() (func(), error) {
 	if out, err := exec.Command("go", "build", "-o", shim, "./testdata/crilogshim").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build log shim: %v\n%s", err, out)
 	}
+	helper, err := buildExecHelper(tmpRoot)
+	if err != nil {
+		return nil, err
+	}
 	tarPath := filepath.Join(tmpRoot, "busybox.tar")
 	if out, err := exec.Command("bash", "../../scripts/build-busybox-image.sh", tarPath).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build busybox image: %v\n%s", err, out)
@@ -72,10 +87,16 @@ func setup() (func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r, err := New(ctx, Options{
-		Namespace: testNamespace,
-		StateDir:  filepath.Join(tmpRoot, "ns"),
-		LogShim:   []string{shim, "crilog-shim"},
+		Namespace:  testNamespace,
+		StateDir:   filepath.Join(tmpRoot, "ns"),
+		LogShim:    []string{shim, "crilog-shim"},
+		ExecHelper: helper,
+		Log:        slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
+	if err != nil {
+		return nil, err
+	}
+	plain, err := New(ctx, Options{Namespace: testNamespace, StateDir: filepath.Join(tmpRoot, "ns")})
 	if err != nil {
 		return nil, err
 	}
@@ -92,12 +113,23 @@ func setup() (func(), error) {
 	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hub = newEventHub(r.Events(hubCtx))
-	rt = r
+	rt, rtRunc = r, plain
 	return func() {
 		stopHub()
 		cleanupNamespace(r)
+		_ = plain.Close()
 		_ = r.Close()
 	}, nil
+}
+
+// buildExecHelper builds the exec server as scripts/setup.sh does, into dir.
+func buildExecHelper(dir string) (string, error) {
+	out := filepath.Join(dir, "miniagent-exec")
+	cmd := exec.Command("gcc", "-static", "-Os", "-s", "-Wall", "-o", out, "execserver/execserver.c")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build exec helper: %v\n%s", err, b)
+	}
+	return out, os.Chmod(out, 0o755)
 }
 
 // cleanupNamespace removes everything the tests left in the test namespace,
@@ -130,7 +162,7 @@ func cleanupNamespace(r *Runtime) {
 	}
 }
 
-func needRuntime(t *testing.T) {
+func needRuntime(t testing.TB) {
 	t.Helper()
 	if rt == nil {
 		t.Skip(setupErr)
@@ -162,7 +194,7 @@ func newEventHub(ch <-chan runtime.Event) *eventHub {
 }
 
 // waitFor returns the first event of id and type, or fails after timeout.
-func (h *eventHub) waitFor(t *testing.T, id string, typ runtime.EventType, timeout time.Duration) runtime.Event {
+func (h *eventHub) waitFor(t testing.TB, id string, typ runtime.EventType, timeout time.Duration) runtime.Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() { h.mu.Lock(); h.cond.Broadcast(); h.mu.Unlock() })
@@ -197,13 +229,13 @@ func (h *eventHub) of(id string) []runtime.Event {
 
 // testPod is one sandbox with helpers to run containers in it.
 type testPod struct {
-	t   *testing.T
+	t   testing.TB
 	uid string
 	sb  runtime.Sandbox
 	n   int
 }
 
-func newPod(t *testing.T, hostNet bool) *testPod {
+func newPod(t testing.TB, hostNet bool) *testPod {
 	t.Helper()
 	needRuntime(t)
 	uid := fmt.Sprintf("uid-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano())

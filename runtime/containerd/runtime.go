@@ -17,14 +17,19 @@
 //     Either way output written while the agent is down is kept;
 //   - a pod sandbox is a network namespace (loopback up) and an IPC namespace,
 //     bind-mounted under Options.StateDir/<pod uid>/{net,ipc}.
+//   - with Options.ExecHelper, each container has the exec server program
+//     mounted at ExecHelperPath, and one that has had an exec runs it as the
+//     exec process "miniagent-exec", its FIFOs under
+//     Options.ExecDir/<container id> (execserver.go).
 package containerd
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	ctrlog "github.com/containerd/log"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -33,6 +38,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	ctrlog "github.com/containerd/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -86,6 +93,16 @@ type Options struct {
 	// OnLogError hears of log errors that have no caller (a full disk
 	// while writing a log); nil ignores them.
 	OnLogError func(containerID string, err error)
+	// ExecHelper is the host path of the exec server program
+	// (execserver/execserver.c, built as bin/miniagent-exec): it is
+	// bind-mounted into every container created and runs its execs. Empty:
+	// every exec goes through runc exec.
+	ExecHelper string
+	// ExecDir holds the exec servers' FIFOs, a directory per container
+	// (default: "exec" beside StateDir).
+	ExecDir string
+	// Log receives the runtime's own warnings (exec fallbacks); nil: none.
+	Log *slog.Logger
 }
 
 // Runtime is the containerd implementation of runtime.Runtime.
@@ -101,6 +118,10 @@ type Runtime struct {
 	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
 
 	tailer *crilog.Tailer // nil without LogSpoolDir
+	execMu        sync.Mutex // guards execs
+	execs         map[string]*execEntry
+	execFallbacks *prometheus.CounterVec
+	execLogged    sync.Map // fallback reasons already logged
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -144,12 +165,35 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if !filepath.IsAbs(opts.StateDir) {
 		return nil, fmt.Errorf("state dir %q must be absolute", opts.StateDir)
 	}
+	if opts.ExecDir == "" {
+		opts.ExecDir = filepath.Join(filepath.Dir(opts.StateDir), "exec")
+	}
+	if !filepath.IsAbs(opts.ExecDir) {
+		return nil, fmt.Errorf("exec dir %q must be absolute", opts.ExecDir)
+	}
+	if err := checkExecHelper(opts.ExecHelper); err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
 	c, err := client.New(opts.Address, client.WithDefaultNamespace(opts.Namespace))
 	if err != nil {
 		return nil, classify(fmt.Errorf("connect to containerd at %s: %w", opts.Address, err))
 	}
 	bg, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), opts.Namespace))
-	r := &Runtime{client: c, opts: opts, bg: bg, cancel: cancel}
+	fallbacks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "miniagent_exec_fallbacks_total",
+		Help: "Execs (exec probes) that went through runc exec instead of the container's exec server, by reason.",
+	}, []string{"reason"})
+	for _, reason := range []string{FallbackNoHelper, FallbackBusy, FallbackStartFailed, FallbackServerDied, FallbackProtocol, FallbackServerError} {
+		fallbacks.WithLabelValues(reason) // every reason is exported, from 0
+	}
+	r := &Runtime{
+		client: c, opts: opts, bg: bg, cancel: cancel,
+		execs:         map[string]*execEntry{},
+		execFallbacks: fallbacks,
+	}
 	if err := r.startLogs(); err != nil {
 		cancel()
 		_ = c.Close()
@@ -158,9 +202,36 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	return r, nil
 }
 
-// Close stops background work and closes the connection. Containers, tasks
-// and log processes keep running; log spools stay for the next agent.
+// checkExecHelper checks Options.ExecHelper: empty, or an absolute path of
+// an executable regular file.
+func checkExecHelper(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("exec helper %q: path must be absolute", p)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("exec helper: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode()&0o005 != 0o005 {
+		return fmt.Errorf("exec helper %q: not a regular file that every user can read and execute (mode %v)", p, fi.Mode())
+	}
+	return nil
+}
+
+// Collectors are the runtime's Prometheus metrics, for the caller's
+// registry: miniagent_exec_fallbacks_total{reason}.
+func (r *Runtime) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.execFallbacks}
+}
+
+// Close ends the exec servers, stops background work and closes the
+// connection. Containers, tasks and log processes keep running; log
+// spools stay for the next agent.
 func (r *Runtime) Close() error {
+	r.closeExecServers()
 	r.cancel()
 	r.wg.Wait()
 	if r.tailer != nil {

@@ -207,14 +207,17 @@ func TestExec(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("timed-out exec returned after %v", d)
 	}
-	// Only the container's own process is left: the exec was killed and deleted.
-	task, err := mustContainer(t, spec.ID).Task(rt.ns(ctx), nil)
-	if err != nil {
-		t.Fatal(err)
+	// Only the container's own process and the exec server are left: the
+	// exec was killed.
+	if execs := execProcesses(t, spec.ID); len(execs) != 1 || execs[0] != execServerID {
+		t.Fatalf("processes besides the container's after a timed-out exec: %q", execs)
 	}
-	pids, err := task.Pids(rt.ns(ctx))
-	if err != nil || len(pids) != 1 {
-		t.Fatalf("processes after timed-out exec: %+v, %v", pids, err)
+	// Through runc exec the timed-out exec is killed and deleted too.
+	if _, err := rtRunc.Exec(ctx, spec.ID, []string{"sleep", "100"}, 500*time.Millisecond, 1024); !errors.Is(err, runtime.ErrExecTimeout) {
+		t.Fatalf("runc exec past timeout: %v", err)
+	}
+	if execs := execProcesses(t, spec.ID); len(execs) != 1 || execs[0] != execServerID {
+		t.Fatalf("processes besides the container's after a timed-out runc exec: %q", execs)
 	}
 	for _, ev := range hub.of(spec.ID) {
 		t.Fatalf("exec produced a container event: %+v", ev)

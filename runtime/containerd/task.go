@@ -186,6 +186,9 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, signal syscall.S
 // its snapshot. What is already gone is not an error.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
+	// End the exec server first, and forget one an exec started meanwhile.
+	r.dropExec(id)
+	defer r.dropExec(id)
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		// A writable layer, or a shim, may outlive a container record.

@@ -195,6 +195,12 @@ func newHarness() (*harness, error) {
 	if err := step("build miniagent-crilog", logBin); err != nil {
 		return x, err
 	}
+	// The exec probe server, next to the daemon too, as setup.sh builds it.
+	execBin := exec.Command("gcc", "-static", "-Os", "-s", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-exec"), "runtime/containerd/execserver/execserver.c")
+	execBin.Dir = repo
+	if err := step("build miniagent-exec", execBin); err != nil {
+		return x, err
+	}
 	tar := filepath.Join(dir, "busybox.tar")
 	if err := step("build busybox image", exec.Command("bash", filepath.Join(repo, "scripts/build-busybox-image.sh"), tar)); err != nil {
 		return x, err
