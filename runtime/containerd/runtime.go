@@ -117,8 +117,8 @@ type Runtime struct {
 
 	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
 
-	tailer *crilog.Tailer // nil without LogSpoolDir
-	execMu        sync.Mutex // guards execs
+	tailer        *crilog.Tailer // nil without LogSpoolDir
+	execMu        sync.Mutex     // guards execs
 	execs         map[string]*execEntry
 	execFallbacks *prometheus.CounterVec
 	execLogged    sync.Map // fallback reasons already logged
