@@ -46,6 +46,7 @@ ma_on_exit ma_tail_log_on_failure 'msg=probe '
 
 echo "==> build miniagent and scripts/benchprobes into $WORK"
 (cd "$MA_REPO" && go build -o "$MA_BIN" ./cmd/miniagent && go build -o "$WORK/benchprobes" ./scripts/benchprobes)
+ma_build_helpers "$WORK"
 
 echo "==> busybox image into containerd namespace $MA_NS"
 TAR=$MA_REPO/bin/busybox-image.tar

@@ -48,7 +48,8 @@ if [ -n "${OVERHEAD_REV:-}" ]; then
 fi
 echo "==> build miniagent and miniagent-crilog from ${OVERHEAD_REV:-the working tree} into $WORK"
 # The log process next to the daemon, as a user installs it.
-(cd "$SRC" && go build -o "$MA_BIN" ./cmd/miniagent && go build -o "$WORK/miniagent-crilog" ./cmd/miniagent-crilog)
+(cd "$SRC" && go build -o "$MA_BIN" ./cmd/miniagent)
+ma_build_helpers "$WORK" "$SRC"
 
 echo "==> busybox image into containerd namespace $MA_NS"
 TAR=$MA_REPO/bin/busybox-image.tar

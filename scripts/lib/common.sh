@@ -219,3 +219,19 @@ ma_keep_log() {
 	[ -n "$1" ] && [ -n "$MA_LOG" ] && [ -f "$MA_LOG" ] || return 0
 	cp "$MA_LOG" "$1"
 }
+
+# ma_build_helpers DIR [SRC]: builds the daemon's helper programs from the
+# source tree SRC (default the repository) into DIR, next to a miniagent
+# binary built there: miniagent-crilog (the log process of
+# --container-log-mode=process) and miniagent-exec (the exec probe server,
+# static C), each only if SRC has its source (older revisions lack one).
+ma_build_helpers() {
+	local dir=$1 src=${2:-$MA_REPO}
+	if [ -d "$src/cmd/miniagent-crilog" ]; then
+		(cd "$src" && go build -o "$dir/miniagent-crilog" ./cmd/miniagent-crilog)
+	fi
+	if [ -f "$src/runtime/containerd/execserver/execserver.c" ]; then
+		gcc -static -Os -s -Wall -o "$dir/miniagent-exec" "$src/runtime/containerd/execserver/execserver.c"
+		chmod 0755 "$dir/miniagent-exec"
+	fi
+}
