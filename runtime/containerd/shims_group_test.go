@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/ttrpc"
@@ -110,10 +109,7 @@ func startGroupShim(t *testing.T, r *Runtime, first string, others ...string) *g
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.cmd.Process.Kill(); _, _ = g.cmd.Process.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for len(descendants(g.cmd.Process.Pid)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSleepChild(g.cmd.Process.Pid)
 	return g
 }
 

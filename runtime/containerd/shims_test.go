@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,10 +36,8 @@ func TestReapShims(t *testing.T) {
 	}
 	shim, bundle := start("reap-test")
 	other, otherBundle := start("someone-else")
-	deadline := time.Now().Add(5 * time.Second)
-	for len(descendants(shim.Process.Pid)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSleepChild(shim.Process.Pid)
+	waitSleepChild(other.Process.Pid)
 	kids := descendants(shim.Process.Pid)
 	if len(kids) == 0 {
 		t.Fatal("the fake shim's child did not start")
@@ -84,4 +83,17 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func isZombie(stat []byte) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// waitSleepChild waits (up to 5 s) until the fake shim pid has a child that
+// runs sleep: between its fork and its exec the child still has the shim's
+// command line (and cwd and socket), and would count as a second shim.
+func waitSleepChild(pid int) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, k := range descendants(pid) {
+			if cmd, err := os.ReadFile(filepath.Join("/proc", itoa(k), "cmdline")); err == nil && strings.HasPrefix(string(cmd), "sleep\x00") {
+				return
+			}
+		}
+	}
 }
