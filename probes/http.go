@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -141,7 +142,9 @@ func roundTrip(ctx context.Context, nsPath string, req *http.Request) (response,
 	if _, err := conn.Write(wire.Bytes()); err != nil {
 		return response{}, nil, err
 	}
-	br := bufio.NewReader(conn)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); readerPool.Put(br) }() // the body is read below: nothing keeps br
 	var res *http.Response
 	for informational := 0; ; informational++ {
 		if res, err = http.ReadResponse(br, req); err != nil {
@@ -158,6 +161,9 @@ func roundTrip(ctx context.Context, nsPath string, req *http.Request) (response,
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxOutput))
 	return response{Response: res, bodyErr: err}, body, nil
 }
+
+// readerPool keeps the response readers' 4 KiB buffers between probes.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // timedOut tells whether err came from running out of ctx's time: the
 // connection's deadline (set to ctx's) or ctx itself.
