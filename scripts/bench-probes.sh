@@ -18,6 +18,8 @@
 #                             shims + runc + the probe command
 #   BENCH_READY_TIMEOUT=5m    how long the pods may take to become ready
 #   BENCH_KEEP_LOG=FILE       copy the daemon's log to FILE at the end
+#   BENCH_DAEMON_ARGS="..."   more daemon flags (e.g. --exec-helper none for
+#                             exec probes through runc exec, as before)
 #   BENCH_SKIP_SETUP=1        do not run scripts/setup.sh
 #   MINIAGENT_CONTAINERD_ADDRESS  containerd socket (default /run/containerd/containerd.sock)
 #
@@ -57,7 +59,7 @@ fi
 ma_import_image "$TAR" "$MA_NS"
 
 echo "==> daemon --v debug (namespace $MA_NS, cgroup root $MA_CGROUP_ROOT, files under $WORK)"
-ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v debug --max-pods "$(( ${BENCH_PODS:-100} > 110 ? ${BENCH_PODS:-100} : 110 ))"
+ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v debug --max-pods "$(( ${BENCH_PODS:-100} > 110 ? ${BENCH_PODS:-100} : 110 ))" ${BENCH_DAEMON_ARGS:-}
 
 # containerd's own CPU is shown too when exactly one containerd runs.
 CTD_PID=0
