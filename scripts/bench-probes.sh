@@ -59,6 +59,7 @@ fi
 ma_import_image "$TAR" "$MA_NS"
 
 echo "==> daemon --v debug (namespace $MA_NS, cgroup root $MA_CGROUP_ROOT, files under $WORK)"
+# shellcheck disable=SC2086 # BENCH_DAEMON_ARGS is a list of flags
 ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v debug --max-pods "$(( ${BENCH_PODS:-100} > 110 ? ${BENCH_PODS:-100} : 110 ))" ${BENCH_DAEMON_ARGS:-}
 
 # containerd's own CPU is shown too when exactly one containerd runs.
