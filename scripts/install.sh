@@ -116,6 +116,15 @@ build() {
 		info "go build -o bin/$name ./cmd/$name"
 		(cd "$REPO" && go build -o "bin/$name" "./cmd/$name")
 	done
+	# The exec probe server is C (static), bind-mounted into containers.
+	if command -v gcc >/dev/null; then
+		info "gcc -static -o bin/miniagent-exec runtime/containerd/execserver/execserver.c"
+		gcc -static -Os -s -Wall -o "$REPO/bin/miniagent-exec.tmp" "$REPO/runtime/containerd/execserver/execserver.c"
+		chmod 0755 "$REPO/bin/miniagent-exec.tmp"
+		mv -f "$REPO/bin/miniagent-exec.tmp" "$REPO/bin/miniagent-exec"
+	else
+		info "gcc is not on PATH: exec probes will use runc exec unless bin/miniagent-exec exists"
+	fi
 }
 
 # binaries prints every bin/miniagent* regular executable file.
