@@ -96,6 +96,12 @@ func (w *podWorker) run(ctx context.Context) {
 				d = until
 			}
 		}
+		if d <= 0 && ctx.Err() == nil {
+			// Already due (the clock moved on during the sync): look again
+			// now rather than through a zero timer, which a fake clock only
+			// fires at its next step.
+			continue
+		}
 		resetTimer(timer, d)
 		select {
 		case <-ctx.Done():
