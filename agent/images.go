@@ -74,7 +74,9 @@ func withDefaultTag(image string) string {
 }
 
 // Kubelet's image event messages (pkg/kubelet/images/image_manager.go).
-func pullingMessage(image string) string { return fmt.Sprintf("Pulling image %q", withDefaultTag(image)) }
+func pullingMessage(image string) string {
+	return fmt.Sprintf("Pulling image %q", withDefaultTag(image))
+}
 
 func pulledMessage(image string, pull, total time.Duration, size int64) string {
 	return fmt.Sprintf("Successfully pulled image %q in %v (%v including waiting). Image size: %d bytes.",
