@@ -25,8 +25,8 @@ func TestImageRegistryPull(t *testing.T) {
 	t.Logf("image pull:\n%s", out)
 	for _, re := range []string{
 		`(?m)^Pulling image "` + regexp.QuoteMeta(ref) + `"$`,
-		`(?m)^layer sha256:[0-9a-f]{12}: downloading [0-9.]+[kM]?B/1.03MB$`,
-		`(?m)^layer sha256:[0-9a-f]{12}: done 1.03MB$`,
+		`(?m)^layer sha256:[0-9a-f]{12}: downloading [0-9.]+[kM]?B/1.54MB$`,
+		`(?m)^layer sha256:[0-9a-f]{12}: done 1.54MB$`,
 		`(?m)^Pulled ` + regexp.QuoteMeta(ref) + ` \(IMAGE ID [0-9a-f]{13}, [0-9.]+MB\) in \S+$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
@@ -67,7 +67,7 @@ spec:
 		t.Fatalf("image rm while the pod exists: err %v, stderr %q", err, stderr)
 	}
 	t.Logf("image rm refused: %s", strings.TrimSpace(stderr))
-	run(t, "delete", "pod", "reg-pull", "--wait=true")
+	run(t, "delete", "pod", "reg-pull", "--grace-period", "1", "--wait=true")
 	if out := run(t, "image", "rm", ref); !strings.Contains(out, "Deleted: "+ref) {
 		t.Errorf("image rm: %q", out)
 	}

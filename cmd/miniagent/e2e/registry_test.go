@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +99,57 @@ func (r *testRegistry) load(layoutTar string) error {
 	if _, ok := r.blobs[r.manifest]; !ok {
 		return fmt.Errorf("%s: manifest %s missing", layoutTar, r.manifest)
 	}
+	return r.addLayer()
+}
+
+// addLayer puts one more layer (a 1.5 MB file of random bytes) on top of
+// the image, so that a pull has a layer to fetch even where the busybox
+// layers are already unpacked (containerd skips those).
+func (r *testRegistry) addLayer() error {
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	data := make([]byte, 1500<<10)
+	_, _ = rand.Read(data)
+	if err := tw.WriteHeader(&tar.Header{Name: "e2e-data", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	_, _ = tw.Write(data)
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	put := func(b []byte) string {
+		d := fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+		r.blobs[d] = b
+		return d
+	}
+	layerDigest := put(layer.Bytes())
+	var m map[string]any
+	if err := json.Unmarshal(r.blobs[r.manifest], &m); err != nil {
+		return err
+	}
+	cfgDesc, _ := m["config"].(map[string]any)
+	cfgDigest, _ := cfgDesc["digest"].(string)
+	var cfg map[string]any
+	if err := json.Unmarshal(r.blobs[cfgDigest], &cfg); err != nil {
+		return fmt.Errorf("image config %s: %w", cfgDigest, err)
+	}
+	rootfs, _ := cfg["rootfs"].(map[string]any)
+	ids, _ := rootfs["diff_ids"].([]any)
+	rootfs["diff_ids"] = append(ids, layerDigest) // an uncompressed layer is its own diff
+	newCfg, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	cfgDesc["digest"], cfgDesc["size"] = put(newCfg), len(newCfg)
+	layers, _ := m["layers"].([]any)
+	m["layers"] = append(layers, map[string]any{
+		"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layer.Len(),
+	})
+	newManifest, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	r.manifest = put(newManifest)
 	return nil
 }
 
