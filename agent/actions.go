@@ -86,12 +86,13 @@ func canStart(a *podActions, pod *v1.Pod, c *containerRecord, now time.Time) boo
 	if c.Waiting != nil && !c.FailedAt.IsZero() {
 		if in, until := c.FailBackoff.inBackoffSince(c.FailedAt, now); in {
 			w := *c.Waiting
-			if (w.Reason == ReasonErrImagePull && now.After(c.FailedAt)) || w.Reason == ReasonImagePullBackOff {
+			if w.Reason == ReasonErrImagePull && now.After(c.FailedAt) {
 				image := ""
 				if spec, _ := findContainer(pod, c.Name); spec != nil {
 					image = spec.Image
 				}
-				w = waiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q", image)}
+				// Kubelet's waiting message carries the last pull error.
+				w = waiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("%s: %s: %s", pullBackOffMessage(image), ReasonErrImagePull, w.Message)}
 			}
 			a.wait(c.Name, w, until)
 			return false

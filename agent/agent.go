@@ -66,6 +66,7 @@ type Agent struct {
 	runtimeUp atomic.Bool
 
 	events             *eventStore
+	puller             *imagePuller
 	cpu                *cpuSampler
 	evictor            *eviction.Manager
 	lastMemoryPressure *v1.NodeCondition
@@ -116,6 +117,7 @@ func New(opts Options) (*Agent, error) {
 		ready:         make(chan struct{}),
 	}
 	a.instrument()
+	a.puller = newImagePuller(a.rt, opts.Clock)
 	node, err := newNodeInfo(opts.Node, opts.Clock)
 	if err != nil {
 		return nil, err

@@ -310,7 +310,8 @@ func TestImagePullFailureBacksOff(t *testing.T) {
 			h.clock.Step(100 * time.Millisecond)
 			time.Sleep(5 * time.Millisecond)
 		}
-		return w != nil && w.Reason == ReasonImagePullBackOff && w.Message == `Back-off pulling image "nope"`
+		return w != nil && w.Reason == ReasonImagePullBackOff &&
+			w.Message == `Back-off pulling image "nope:latest": ErrImagePull: registry unreachable`
 	})
 	// The retry waits for the 10 s back-off.
 	pulls := func() int {

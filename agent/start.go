@@ -185,7 +185,7 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Containe
 	if c.ImagePullPolicy != v1.PullAlways {
 		info, err := a.rt.ImageStatus(ctx, ref)
 		if err == nil {
-			a.events.normal(pod, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
+			a.events.normal(pod, "Pulled", presentMessage(c.Image))
 			return info, true
 		}
 		if !errors.Is(err, runtime.ErrNotFound) {
@@ -199,19 +199,20 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Containe
 			return runtime.ImageInfo{}, false
 		}
 	}
-	a.events.normal(pod, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+	// Kubelet's order: the Pulling event, the (queued) pull, then Pulled
+	// with the pull's own time and the time since it was asked for.
+	a.events.normal(pod, "Pulling", pullingMessage(c.Image))
 	start := a.clock.Now()
-	info, err := a.rt.PullImage(ctx, ref)
+	res := a.puller.pull(ctx, ref, nil)
 	a.opts.Metrics.ImagePulled(pod.UID, start, a.clock.Now())
-	if err != nil {
-		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
-		a.events.warn(pod, "Failed", msg)
+	if res.err != nil {
+		a.events.warn(pod, "Failed", pullFailedMessage(c.Image, res.err))
 		a.events.warn(pod, "Failed", "Error: "+ReasonErrImagePull)
-		w.failStart(c.Name, ReasonErrImagePull, msg)
+		w.failStart(c.Name, ReasonErrImagePull, res.err.Error())
 		return runtime.ImageInfo{}, false
 	}
-	a.events.normal(pod, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image, a.clock.Since(start).Round(time.Millisecond)))
-	return info, true
+	a.events.normal(pod, "Pulled", pulledMessage(c.Image, res.pull, res.total, res.info.Size))
+	return res.info, true
 }
 
 // containerSpec turns a container of a pod into the runtime's spec.

@@ -221,7 +221,12 @@ func (w *podWorker) backOffEvent(name string, wt waiting) {
 	case ReasonCrashLoopBackOff:
 		w.a.events.warn(pod, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s", name, podFullName(pod)))
 	case ReasonImagePullBackOff:
-		w.a.events.normal(pod, "BackOff", wt.Message)
+		image := ""
+		if c, _ := findContainer(pod, name); c != nil {
+			image = c.Image
+		}
+		w.a.events.normal(pod, "BackOff", pullBackOffMessage(image))
+		w.a.events.warn(pod, "Failed", "Error: "+ReasonImagePullBackOff)
 	}
 }
 

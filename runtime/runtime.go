@@ -9,7 +9,9 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -41,6 +43,69 @@ type ImageInfo struct {
 	StopSignal string // the image's STOPSIGNAL ("" if unset)
 	User       string // the image's USER ("" if unset): "name", "uid", "name:group", "uid:gid"
 	Size       int64
+}
+
+// PullOptions tune PullImage.
+type PullOptions struct {
+	// Progress, if set, hears the state of every blob of the pull so far:
+	// about every 100 ms while it changes, and once at the end. It is called
+	// from one goroutine at a time and must not block.
+	Progress func([]BlobProgress)
+}
+
+// BlobProgress is how far one blob (manifest, config or layer) of a pull got.
+type BlobProgress struct {
+	Digest string `json:"digest"`
+	Kind   string `json:"kind"` // "index", "manifest", "config", "layer"
+	Done   int64  `json:"done"` // bytes fetched
+	Total  int64  `json:"total"`
+	// Status: "waiting", "downloading", "done" (fetched now) or "exists"
+	// (already in the content store).
+	Status string `json:"status"`
+}
+
+// ImageUser is a container made from an image.
+type ImageUser struct {
+	ContainerID  string
+	PodNamespace string // "" if the container is not a pod's
+	PodName      string
+	Container    string // the container's name in its pod
+}
+
+// ImageInUseError is RemoveImage's refusal: the image still has users.
+type ImageInUseError struct {
+	Image string
+	Users []ImageUser
+}
+
+func (e *ImageInUseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "image %q is in use by ", e.Image)
+	for i, u := range e.Users {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch {
+		case u.PodName != "" && u.Container != "":
+			fmt.Fprintf(&b, "container %q of pod %s/%s", u.Container, u.PodNamespace, u.PodName)
+		case u.PodName != "":
+			fmt.Fprintf(&b, "pod %s/%s", u.PodNamespace, u.PodName)
+		default:
+			fmt.Fprintf(&b, "container %s", u.ContainerID)
+		}
+		if u.ContainerID != "" && u.PodName != "" {
+			fmt.Fprintf(&b, " (container ID %s)", shortID(u.ContainerID))
+		}
+	}
+	b.WriteString(": delete those first")
+	return b.String()
+}
+
+func shortID(id string) string {
+	if len(id) > 13 {
+		return id[:13]
+	}
+	return id
 }
 
 // SandboxConfig is what a pod's shared namespaces are made from.
@@ -226,8 +291,14 @@ var ErrExecTimeout = errors.New("exec timed out")
 type Runtime interface {
 	// ImageStatus returns the image if present, or an error wrapping ErrNotFound.
 	ImageStatus(ctx context.Context, ref string) (ImageInfo, error)
-	// PullImage pulls and unpacks ref.
-	PullImage(ctx context.Context, ref string) (ImageInfo, error)
+	// PullImage pulls and unpacks ref, reporting progress to opts.Progress.
+	PullImage(ctx context.Context, ref string, opts PullOptions) (ImageInfo, error)
+	// ListImages returns every image in the runtime's namespace, by name.
+	ListImages(ctx context.Context) ([]ImageInfo, error)
+	// RemoveImage deletes the image named ref. It refuses with an
+	// *ImageInUseError while any container in the namespace (running or
+	// not) was made from it; an absent image wraps ErrNotFound.
+	RemoveImage(ctx context.Context, ref string) error
 
 	// CreateSandbox creates the pod's namespaces (network with loopback up, IPC).
 	// It is idempotent for the same PodUID.

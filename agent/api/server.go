@@ -24,7 +24,7 @@ type Server struct {
 
 // NewServer returns a Server for b. log may be nil (then slog.Default()).
 // When b is also a Streamer, the pods' exec, attach and portforward
-// subresources are served too.
+// subresources are served too; when it is an Imager, /images.
 func NewServer(b Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
@@ -57,6 +57,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PUT /api/v1/nodes/{name}", s.putNode)
 	if st, ok := s.b.(Streamer); ok {
 		s.streamRoutes(st)
+	}
+	if im, ok := s.b.(Imager); ok {
+		s.imageRoutes(im)
 	}
 	s.mux.HandleFunc("GET /stats/summary", s.statsSummary)
 	s.debugRoutes()

@@ -1,6 +1,6 @@
 // Package cli implements miniagent's client verbs (apply, delete, get,
 // describe, logs, wait, top, label, annotate, taint, exec, attach,
-// port-forward, cp) on top of the API client (the streaming verbs through
+// port-forward, cp, image pull/ls/rm) on top of the API client (the streaming verbs through
 // client-go's SPDY clients over the same socket), printing like kubectl:
 // the same tables, STATUS column, describe layout, output formats
 // (custom-columns, --sort-by, -L, --show-labels included) and error
@@ -50,6 +50,10 @@ Usage:
   miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
   miniagent top node [NAME]
   miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
+  miniagent image pull REF                 # progress bars on a terminal, plain lines otherwise
+  miniagent image ls [-q] [--no-trunc]     # IMAGE TAG IMAGE ID SIZE, like crictl images
+  miniagent image rm REF...                # refused while a pod or container uses the image
+  miniagent image import FILE.tar [--containerd-namespace NS]   # straight into containerd, no daemon
 
 Global flags:
   --socket PATH          daemon socket (env MINIAGENT_SOCKET, default /run/miniagent/miniagent.sock)
@@ -101,6 +105,7 @@ func run(ctx context.Context, clk clock.PassiveClock, args []string, stdin io.Re
 		"label": a.label, "taint": a.taint, "wait": a.wait,
 		"top": a.top, "annotate": a.annotate,
 		"exec": a.exec, "attach": a.attach, "port-forward": a.portForward, "cp": a.cp,
+		"image": a.image,
 	}
 	verb, ok := verbs[rest[0]]
 	if !ok {

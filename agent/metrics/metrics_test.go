@@ -288,9 +288,9 @@ type slowPulls struct {
 	clk *clocktesting.FakeClock
 }
 
-func (s slowPulls) PullImage(ctx context.Context, ref string) (runtime.ImageInfo, error) {
+func (s slowPulls) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) (runtime.ImageInfo, error) {
 	s.clk.Step(3 * time.Second)
-	return s.Runtime.PullImage(ctx, ref)
+	return s.Runtime.PullImage(ctx, ref, opts)
 }
 
 func TestRuntimeWrapperCountsAndTimes(t *testing.T) {
@@ -299,7 +299,7 @@ func TestRuntimeWrapperCountsAndTimes(t *testing.T) {
 	f := fake.New(clk)
 	rt := m.InstrumentRuntime(slowPulls{f, clk}, clk)
 	ctx := context.Background()
-	if _, err := rt.PullImage(ctx, "docker.io/library/busybox:latest"); err != nil {
+	if _, err := rt.PullImage(ctx, "docker.io/library/busybox:latest", runtime.PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rt.ImageStatus(ctx, "docker.io/library/nope:latest"); !errors.Is(err, runtime.ErrNotFound) {

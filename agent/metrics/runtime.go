@@ -51,11 +51,25 @@ func (r *instrumented) ImageStatus(ctx context.Context, ref string) (runtime.Ima
 	return info, err
 }
 
-func (r *instrumented) PullImage(ctx context.Context, ref string) (runtime.ImageInfo, error) {
+func (r *instrumented) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) (runtime.ImageInfo, error) {
 	start := r.clock.Now()
-	info, err := r.next.PullImage(ctx, ref)
+	info, err := r.next.PullImage(ctx, ref, opts)
 	r.done("pull_image", start, err)
 	return info, err
+}
+
+func (r *instrumented) ListImages(ctx context.Context) ([]runtime.ImageInfo, error) {
+	start := r.clock.Now()
+	out, err := r.next.ListImages(ctx)
+	r.done("list_images", start, err)
+	return out, err
+}
+
+func (r *instrumented) RemoveImage(ctx context.Context, ref string) error {
+	start := r.clock.Now()
+	err := r.next.RemoveImage(ctx, ref)
+	r.done("remove_image", start, err)
+	return err
 }
 
 func (r *instrumented) CreateSandbox(ctx context.Context, cfg runtime.SandboxConfig) (runtime.Sandbox, error) {

@@ -36,6 +36,7 @@ type daemonFlags struct {
 	metricsBindAddress                       string
 	containerLogMode                         string
 	execHelper                               string
+	insecureRegistries                       []string
 }
 
 func runDaemon(args []string) int {
@@ -56,6 +57,7 @@ func runDaemon(args []string) int {
 	fs.StringVar(&f.execHelper, "exec-helper", "", "exec server program mounted into containers to run exec probes without runc exec (default: miniagent-exec next to this binary, if there; \"none\": always runc exec)")
 	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", "", "host:port to serve /metrics over TCP too (default off; an empty host is 127.0.0.1; a non-loopback host is served with a warning)")
 	fs.StringVar(&f.containerLogMode, "container-log-mode", containerd.LogModeAgent, "how container output reaches its log file: \"agent\" (the shim appends to a spool under --root-dir that the agent turns into CRI records; no process per container) or \"process\" (a miniagent-crilog process per container)")
+	fs.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry HOST[:PORT] to pull from over plain HTTP (repeatable or comma-separated; every other registry, localhost included, is HTTPS only)")
 	fs.StringVar(&f.kubeReserved, "kube-reserved", "", "resources reserved for the agent and runtime, e.g. memory=256Mi,cpu=100m")
 	fs.StringVar(&f.systemReserved, "system-reserved", "", "resources reserved for the system, e.g. memory=1Gi,cpu=500m")
 	fs.StringVar(&f.enforce, "enforce-node-allocatable", "pods", "\"pods\" limits the top-level pods cgroup to capacity - reserved; \"none\" does not")
@@ -89,6 +91,12 @@ func runDaemon(args []string) int {
 		fmt.Fprintf(os.Stderr, "error: --container-log-mode: %q: want %q or %q\n", f.containerLogMode, containerd.LogModeAgent, containerd.LogModeProcess)
 		return 2
 	}
+	for _, h := range f.insecureRegistries {
+		if err := containerd.ValidateRegistryHost(h); err != nil {
+			fmt.Fprintln(os.Stderr, "error: --insecure-registry:", err)
+			return 2
+		}
+	}
 	if f.metricsBindAddress != "" {
 		if _, _, err := metrics.BindAddress(f.metricsBindAddress); err != nil {
 			fmt.Fprintln(os.Stderr, "error: --metrics-bind-address:", err)
@@ -112,15 +120,16 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	shim := logShim(self)
 	helper := execHelper(self, f.execHelper)
 	rt, err := containerd.New(ctx, containerd.Options{
-		Address:     f.containerdAddress,
-		Namespace:   f.containerdNamespace,
-		StateDir:    filepath.Join(f.rootDir, "ns"),
-		LogShim:     shim,
-		LogMode:     f.containerLogMode,
-		LogSpoolDir: filepath.Join(f.rootDir, "logspool"),
-		OnLogError:  func(id string, err error) { log.Warn("container log", "container", id, "err", err) },
-		ExecHelper:  helper,
-		Log:         log,
+		Address:            f.containerdAddress,
+		Namespace:          f.containerdNamespace,
+		InsecureRegistries: f.insecureRegistries,
+		StateDir:           filepath.Join(f.rootDir, "ns"),
+		LogShim:            shim,
+		LogMode:            f.containerLogMode,
+		LogSpoolDir:        filepath.Join(f.rootDir, "logspool"),
+		OnLogError:         func(id string, err error) { log.Warn("container log", "container", id, "err", err) },
+		ExecHelper:         helper,
+		Log:                log,
 	})
 	if err != nil {
 		return err

@@ -20,11 +20,25 @@ func run(args []string) int {
 	case "daemon":
 		return runDaemon(args)
 	case "image":
-		return runImage(args)
+		// import talks to containerd itself (it works without a daemon);
+		// pull, ls and rm go through the daemon.
+		if isImport(args) {
+			return runImage(args)
+		}
 	case "crilog-shim":
 		return crilog.ShimMain(args[1:])
 	}
 	return cli.Main(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// isImport tells whether the word after "image" is "import".
+func isImport(args []string) bool {
+	for i, a := range args {
+		if a == "image" {
+			return i+1 < len(args) && args[i+1] == "import"
+		}
+	}
+	return false
 }
 
 // verb is the first argument that is not a flag (skipping the value of

@@ -90,20 +90,6 @@ func (r *Runtime) imageInfo(ctx context.Context, img client.Image) (runtime.Imag
 	return info, nil
 }
 
-// PullImage pulls ref from its registry and unpacks it for the snapshotter.
-func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.ImageInfo, error) {
-	ctx = r.ns(ctx)
-	name, err := NormalizeRef(ref)
-	if err != nil {
-		return runtime.ImageInfo{}, err
-	}
-	img, err := r.client.Pull(ctx, name, client.WithPullUnpack, client.WithPullSnapshotter(r.opts.Snapshotter))
-	if err != nil {
-		return runtime.ImageInfo{}, pullError(name, err)
-	}
-	return r.imageInfo(ctx, img)
-}
-
 // pullError says why a pull failed in words a user can act on.
 func pullError(name string, err error) error {
 	var dnsErr *net.DNSError

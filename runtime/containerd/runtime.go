@@ -74,6 +74,10 @@ type Options struct {
 	Namespace   string // containerd namespace (DefaultNamespace)
 	StateDir    string // where the netns/ipc bind mounts live (DefaultStateDir)
 	Snapshotter string // DefaultSnapshotter
+	// InsecureRegistries are the registry hosts (HOST or HOST:PORT) pulled
+	// from over plain HTTP; every other registry, localhost included, is
+	// HTTPS only.
+	InsecureRegistries []string
 
 	// LogShim is the argv prefix of the log process the shim starts for every
 	// task: an absolute program path and at most one argument, e.g.

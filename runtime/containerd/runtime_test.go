@@ -36,7 +36,7 @@ func TestImages(t *testing.T) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	_, err = rt.PullImage(pctx, "registry.invalid/nothing/here:1")
+	_, err = rt.PullImage(pctx, "registry.invalid/nothing/here:1", runtime.PullOptions{})
 	if err == nil {
 		t.Fatal("pull from an unreachable registry succeeded")
 	}

@@ -40,6 +40,7 @@ type Runtime struct {
 	mu          sync.Mutex
 	images      map[string]runtime.ImageInfo
 	pullErrs    map[string]error
+	pullHook    func(ref string)
 	sandboxes   map[string]runtime.Sandbox // by pod UID
 	containers  map[string]*Container
 	order       []string // container IDs in creation order
@@ -99,6 +100,14 @@ func (r *Runtime) SetPullError(ref string, err error) {
 		return
 	}
 	r.pullErrs[ref] = err
+}
+
+// SetPullHook makes every PullImage call fn(ref) first, without holding
+// the fake's lock (a test can block a pull there); nil clears it.
+func (r *Runtime) SetPullHook(fn func(ref string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pullHook = fn
 }
 
 // FailNext makes the next call of method (a Runtime method name such as

@@ -194,11 +194,11 @@ func TestFailuresAndUnavailable(t *testing.T) {
 		t.Errorf("create with absent image: %v", err)
 	}
 	f.SetPullError("nginx", boom)
-	if _, err := f.PullImage(ctx, "nginx"); !errors.Is(err, boom) {
+	if _, err := f.PullImage(ctx, "nginx", runtime.PullOptions{}); !errors.Is(err, boom) {
 		t.Errorf("pull with error set: %v", err)
 	}
 	f.SetPullError("nginx", nil)
-	if info, err := f.PullImage(ctx, "nginx"); err != nil || info.Ref != "nginx" || info.ID == "" {
+	if info, err := f.PullImage(ctx, "nginx", runtime.PullOptions{}); err != nil || info.Ref != "nginx" || info.ID == "" {
 		t.Errorf("pull: %+v, %v", info, err)
 	}
 	if _, err := f.ImageStatus(ctx, "nginx"); err != nil {

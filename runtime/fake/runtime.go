@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -49,8 +50,16 @@ func (r *Runtime) ImageStatus(ctx context.Context, ref string) (runtime.ImageInf
 	return info, nil
 }
 
-// PullImage makes ref present unless a pull error was set for it.
-func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.ImageInfo, error) {
+// PullImage makes ref present unless a pull error was set for it. A pull
+// hook (SetPullHook) runs first, outside the fake's lock; opts.Progress
+// hears one layer of the image's size, first waiting, then done.
+func (r *Runtime) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) (runtime.ImageInfo, error) {
+	r.mu.Lock()
+	hook := r.pullHook
+	r.mu.Unlock()
+	if hook != nil {
+		hook(ref)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.begin("PullImage", "pull "+ref); err != nil {
@@ -64,7 +73,56 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) (runtime.ImageInfo,
 		info = fillImage(runtime.ImageInfo{Ref: ref, Size: 1 << 20})
 		r.images[ref] = info
 	}
+	if opts.Progress != nil {
+		blob := runtime.BlobProgress{Digest: "sha256:fakelayer", Kind: "layer", Total: info.Size, Status: "waiting"}
+		opts.Progress([]runtime.BlobProgress{blob})
+		blob.Done, blob.Status = info.Size, "done"
+		opts.Progress([]runtime.BlobProgress{blob})
+	}
 	return info, nil
+}
+
+// ListImages returns the present images, sorted by name.
+func (r *Runtime) ListImages(ctx context.Context) ([]runtime.ImageInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.begin("ListImages", ""); err != nil {
+		return nil, err
+	}
+	out := make([]runtime.ImageInfo, 0, len(r.images))
+	for _, info := range r.images {
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out, nil
+}
+
+// RemoveImage removes ref unless a container (in any state) uses it.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.begin("RemoveImage", "rmi "+ref); err != nil {
+		return err
+	}
+	if _, ok := r.images[ref]; !ok {
+		return notFound("image", ref)
+	}
+	var users []runtime.ImageUser
+	for _, id := range r.order {
+		c, ok := r.containers[id]
+		if !ok || c.Removed || c.Image != ref {
+			continue
+		}
+		users = append(users, runtime.ImageUser{
+			ContainerID: id, PodNamespace: c.Labels[runtime.LabelPodNamespace],
+			PodName: c.Labels[runtime.LabelPodName], Container: c.Labels[runtime.LabelContainerName],
+		})
+	}
+	if len(users) > 0 {
+		return &runtime.ImageInUseError{Image: ref, Users: users}
+	}
+	delete(r.images, ref)
+	return nil
 }
 
 // CreateSandbox creates (or returns the existing) sandbox of cfg.PodUID.

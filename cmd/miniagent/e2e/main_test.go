@@ -258,6 +258,7 @@ func (x *harness) startDaemon() error {
 		"--cgroup-root", cgroupRoot,
 		"--node-name", nodeName,
 		"--node-labels", "kubernetes.io/e2e-az-name=e2e-az1,miniagent.test/e2e=true",
+		"--insecure-registry", registryAddr,
 	)
 	cmd.Args = append(cmd.Args, logModeArgs()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
