@@ -211,25 +211,38 @@ func (c *Client) watch(ctx context.Context, path string) (<-chan WatchEvent, err
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan WatchEvent)
+	return decodeWatch(ctx, resp.Body, func(line []byte) (WatchEvent, bool) {
+		var ev wireEvent
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Object == nil {
+			return WatchEvent{}, false
+		}
+		return WatchEvent{Type: ev.Type, Pod: *ev.Object}, true
+	}), nil
+}
+
+// decodeWatch sends the values decode makes of a watch stream's lines (one
+// JSON event a line; lines it refuses are skipped) until the stream or ctx
+// ends, then closes the channel and the body.
+func decodeWatch[T any](ctx context.Context, body io.ReadCloser, decode func([]byte) (T, bool)) <-chan T {
+	ch := make(chan T)
 	go func() {
 		defer close(ch)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
+		defer body.Close()
+		sc := bufio.NewScanner(body)
 		sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
 		for sc.Scan() {
-			var ev wireEvent
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Object == nil {
+			v, ok := decode(sc.Bytes())
+			if !ok {
 				continue
 			}
 			select {
-			case ch <- WatchEvent{Type: ev.Type, Pod: *ev.Object}:
+			case ch <- v:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	return ch, nil
+	return ch
 }
 
 // PodLogs copies a container's log to w.
@@ -309,25 +322,13 @@ func (c *Client) WatchEventList(ctx context.Context, namespace, fieldSelector st
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan EventWatchEvent)
-	go func() {
-		defer close(ch)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), maxBodyBytes)
-		for sc.Scan() {
-			var ev eventWire
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Object == nil {
-				continue
-			}
-			select {
-			case ch <- EventWatchEvent{Type: ev.Type, Event: *ev.Object}:
-			case <-ctx.Done():
-				return
-			}
+	return decodeWatch(ctx, resp.Body, func(line []byte) (EventWatchEvent, bool) {
+		var ev eventWire
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Object == nil {
+			return EventWatchEvent{}, false
 		}
-	}()
-	return ch, nil
+		return EventWatchEvent{Type: ev.Type, Event: *ev.Object}, true
+	}), nil
 }
 
 // WatchEvents implements Backend: every event of namespace.
