@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -300,7 +301,9 @@ func taskPids(t *testing.T, x *harness, id string) int {
 	defer done()
 	ctr, err := c.LoadContainer(ctx, id)
 	if err != nil {
-		t.Fatal(err)
+		// Say what the agent shows: a restart here would be the bug.
+		b, _ := json.MarshalIndent(getPod(t, "stream").Status, "", "  ")
+		t.Fatalf("%v; the pod's status now:\n%s", err, b)
 	}
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {
