@@ -198,7 +198,7 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, c credentials) error
 		// The kubernetes Service's endpoints would be 127.0.0.1, which
 		// Endpoints validation rejects; nothing in the tests needs them.
 		"--endpoint-reconciler-type", "none",
-		"--allow-privileged", "true", "--profiling=false",
+		"--allow-privileged=true", "--profiling=false",
 		"--cert-dir", filepath.Join(cp.Dir, "apiserver-certs")); err != nil {
 		return err
 	}
