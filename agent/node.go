@@ -143,7 +143,7 @@ func (a *Agent) buildNodeLocked() *v1.Node {
 	version := n.runtimeVersion
 	now := metav1.NewTime(a.clock.Now())
 	ready := v1.NodeCondition{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
-		Message: "miniagent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)}
+		Message: "kubelet is posting ready status", LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(n.created)}
 	if !a.isRuntimeUp() {
 		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, "KubeletNotReady", "container runtime is down"
 	}

@@ -37,6 +37,7 @@ type daemonFlags struct {
 	containerLogMode                         string
 	execHelper                               string
 	insecureRegistries                       []string
+	cluster                                  clusterFlags
 }
 
 func runDaemon(args []string) int {
@@ -67,7 +68,12 @@ func runDaemon(args []string) int {
 	fs.StringVar(&f.minReclaim, "eviction-minimum-reclaim", "", "minimum reclaim per signal, e.g. memory.available=0Mi")
 	fs.DurationVar(&f.evictionPeriod, "eviction-monitoring-period", eviction.DefaultMonitoringPeriod, "how often eviction thresholds are checked")
 	fs.DurationVar(&f.pressurePeriod, "eviction-pressure-transition-period", eviction.DefaultPressureTransitionPeriod, "how long MemoryPressure stays True after a threshold was last met")
+	addClusterFlags(fs, &f.cluster)
 	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	if err := checkClusterFlags(fs, f); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
 	}
@@ -145,6 +151,10 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	node, err := clusterNode(f, taints, a, log)
+	if err != nil {
+		return err
+	}
 	var srcs []agent.Source
 	if f.manifestDir != "" {
 		srcs = append(srcs, sources.NewFileSource(f.manifestDir, a.NodeName(), log))
@@ -172,10 +182,27 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			errc <- nil
 		}
 	}()
-	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "), "exec_helper", helperName(helper))
+	clusterErr := make(chan error, 1)
+	go func() {
+		if node == nil {
+			clusterErr <- nil
+			return
+		}
+		// The Node is registered once the checkpointed pods are restored.
+		select {
+		case <-a.Ready():
+			clusterErr <- node.Run(ctx)
+		case <-ctx.Done():
+			clusterErr <- nil
+		}
+	}()
+	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "), "exec_helper", helperName(helper), "kubeconfig", f.cluster.kubeconfig)
 	runErr := a.Run(ctx, srcs...)
 	stop()
 	if err := <-errc; err != nil && ctx.Err() == nil {
+		return err
+	}
+	if err := <-clusterErr; err != nil && ctx.Err() == nil {
 		return err
 	}
 	log.Info("miniagent stopped; pods keep running")
