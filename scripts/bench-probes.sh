@@ -18,6 +18,9 @@
 #                             shims + runc + the probe command
 #   BENCH_READY_TIMEOUT=5m    how long the pods may take to become ready
 #   BENCH_KEEP_LOG=FILE       copy the daemon's log to FILE at the end
+#   BENCH_SERVER=benchhttpd   the pods' HTTP server: benchhttpd (one process,
+#                             scripts/benchprobes/httpd) or busybox (busybox
+#                             httpd, a fork per request)
 #   BENCH_DAEMON_ARGS="..."   more daemon flags (e.g. --exec-helper none for
 #                             exec probes through runc exec, as before)
 #   BENCH_SKIP_SETUP=1        do not run scripts/setup.sh
@@ -49,6 +52,11 @@ ma_on_exit ma_tail_log_on_failure 'msg=probe '
 echo "==> build miniagent and scripts/benchprobes into $WORK"
 (cd "$MA_REPO" && go build -o "$MA_BIN" ./cmd/miniagent && go build -o "$WORK/benchprobes" ./scripts/benchprobes)
 ma_build_helpers "$WORK"
+HTTPD_ARG=()
+if [ "${BENCH_SERVER:-benchhttpd}" = benchhttpd ]; then
+	gcc -static -Os -s -Wall -o "$WORK/benchhttpd" "$MA_REPO/scripts/benchprobes/httpd/benchhttpd.c"
+	HTTPD_ARG=(--httpd "$WORK/benchhttpd")
+fi
 
 echo "==> busybox image into containerd namespace $MA_NS"
 TAR=$MA_REPO/bin/busybox-image.tar
@@ -70,5 +78,5 @@ fi
 
 echo "==> $(nproc) CPUs, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$WORK/benchprobes" --socket "$MA_SOCK" --log "$MA_LOG" --pid "$MA_DAEMON_PID" --containerd-pid "$CTD_PID" --containerd-namespace "$MA_NS" \
-	--pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --net-window "${BENCH_NET_WINDOW:-0}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}"
+	"${HTTPD_ARG[@]}" --pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --net-window "${BENCH_NET_WINDOW:-0}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}"
 echo "==> load after the run $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -24,6 +24,7 @@ import (
 
 type options struct {
 	socket, logFile, namespace string
+	server                     string // host path of benchhttpd ("": busybox httpd)
 	ctrNamespace               string // containerd namespace of the daemon (for its shims)
 	pid, containerdPID, pods   int
 	window, settle, timeout    time.Duration
@@ -37,6 +38,7 @@ func main() {
 	flag.StringVar(&o.socket, "socket", "", "the daemon's API socket")
 	flag.StringVar(&o.logFile, "log", "", "the daemon's log file (written with --v debug)")
 	flag.StringVar(&o.namespace, "n", "default", "pod namespace")
+	flag.StringVar(&o.server, "httpd", "", "host path of benchhttpd, the pods' HTTP server (empty: busybox httpd, a fork per request)")
 	flag.StringVar(&o.ctrNamespace, "containerd-namespace", "", "the daemon's containerd namespace: also measure its shims' CPU")
 	flag.IntVar(&o.pid, "pid", 0, "the daemon's process ID")
 	flag.IntVar(&o.containerdPID, "containerd-pid", 0, "containerd's process ID (0: not measured)")
@@ -113,7 +115,7 @@ func runPhase(ctx context.Context, c *api.Client, o options, names []string, liv
 	fmt.Printf("==> apply %d pods (HTTP readiness every %ds, %s)\n", o.pods, o.readyPeriod, live)
 	t0 := time.Now()
 	err := forEach(names, 4, func(n string) error {
-		_, _, err := c.Apply(ctx, benchPod(o.namespace, n, int32(o.readyPeriod), int32(livePeriod)))
+		_, _, err := c.Apply(ctx, benchPod(o.namespace, n, o.server, int32(o.readyPeriod), int32(livePeriod)))
 		return err
 	})
 	if err != nil {

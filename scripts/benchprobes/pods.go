@@ -18,10 +18,15 @@ import (
 const serverScript = `mkdir -p /www && echo ok >/www/index.html && httpd -p 8080 -h /www && ` +
 	`trap 'exit 0' TERM; while true; do sleep 3600 & wait $!; done`
 
+// benchServerPath is where a pod sees the host's benchhttpd (hostPath).
+const benchServerPath = "/bench/httpd"
+
 // benchPod is one benchmark pod: an HTTP readiness probe and an exec
 // liveness probe at the given periods (livePeriod 0: no liveness probe), no
-// resource requests.
-func benchPod(ns, name string, readyPeriod, livePeriod int32) *v1.Pod {
+// resource requests. With server (the host path of benchhttpd) the pod
+// serves HTTP with it, one process; without, with busybox httpd, which
+// forks a process per request.
+func benchPod(ns, name, server string, readyPeriod, livePeriod int32) *v1.Pod {
 	var grace int64 = 1
 	p := &v1.Pod{
 		TypeMeta:   metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
@@ -40,6 +45,13 @@ func benchPod(ns, name string, readyPeriod, livePeriod int32) *v1.Pod {
 				},
 			}},
 		},
+	}
+	if server != "" {
+		file := v1.HostPathFile
+		p.Spec.Volumes = []v1.Volume{{Name: "httpd", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: server, Type: &file}}}}
+		c := &p.Spec.Containers[0]
+		c.VolumeMounts = []v1.VolumeMount{{Name: "httpd", MountPath: benchServerPath, ReadOnly: true}}
+		c.Command = []string{"sh", "-c", "mkdir -p /www && echo ok >/www/index.html && exec " + benchServerPath + " 8080"}
 	}
 	if livePeriod > 0 {
 		p.Spec.Containers[0].LivenessProbe = &v1.Probe{
