@@ -268,7 +268,9 @@ func (r *rig) deleteAll() []string {
 	}
 	var errs []string
 	for name := range pods {
-		if _, err := r.cli("delete", "pod", name, "--grace-period", "0", "--wait=false"); err != nil {
+		// A pod listed a moment ago may be gone now: one whose delete the
+		// killed daemon had stored without answering finishes it on restart.
+		if _, err := r.cli("delete", "pod", name, "--grace-period", "0", "--wait=false"); err != nil && !strings.Contains(err.Error(), "(NotFound)") {
 			errs = append(errs, err.Error())
 		}
 	}
