@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"log/slog"
@@ -161,8 +162,17 @@ func TestGetWatch(t *testing.T) {
 		done <- run(ctx, clocktesting.NewFakePassiveClock(now), []string{"--socket", e.sock, "get", "pods", "-w"}, nil, w, w)
 		w.Close()
 	}()
-	for e.b.Watchers() == 0 {
-		time.Sleep(time.Millisecond)
+	// The change is made only after the first state was printed: made
+	// between the server's subscribe and its list, it would be the first
+	// state itself.
+	var buf bytes.Buffer
+	br := bufio.NewReader(r)
+	for range 2 { // header and first row
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.WriteString(line)
 	}
 	p := statusPod("web")
 	p.Status.ContainerStatuses[0] = cs("ca", terminated(0, "Completed"), false, 0)
@@ -172,8 +182,7 @@ func TestGetWatch(t *testing.T) {
 	if rc := <-done; rc != 0 {
 		t.Errorf("exit %d", rc)
 	}
-	var buf bytes.Buffer
-	buf.ReadFrom(r)
+	buf.ReadFrom(br)
 	want := "" +
 		"NAME   READY   STATUS    RESTARTS   AGE\n" +
 		"web    1/1     Running   0          3m2s\n" +
