@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"sort"
 
@@ -82,41 +81,14 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, &v1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, Items: items})
 		return
 	}
-	flusher, _ := w.(http.Flusher)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	send := func(typ string, e v1.Event) bool {
-		if !q.matches(&e) {
-			return true
-		}
-		e.Kind, e.APIVersion = "Event", "v1"
-		if err := enc.Encode(eventWire{Type: typ, Object: &e}); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
-	if flusher != nil {
-		flusher.Flush()
-	}
-	for _, e := range items {
-		if !send("ADDED", e) {
-			return
-		}
-	}
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case ev, ok := <-ch:
-			if !ok || !send(ev.Type, ev.Event) {
-				return
+	serveWatch(r.Context(), w, items, ch, func(ev EventWatchEvent) (string, v1.Event) { return ev.Type, ev.Event },
+		func(typ string, e v1.Event) (any, bool) {
+			if !q.matches(&e) {
+				return nil, false
 			}
-		}
-	}
+			e.Kind, e.APIVersion = "Event", "v1"
+			return eventWire{Type: typ, Object: &e}, true
+		})
 }
 
 // events collects the events q selects, oldest first.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,16 +35,32 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 		writeError(w, err)
 		return
 	}
+	serveWatch(ctx, w, pods, ch, func(ev WatchEvent) (string, v1.Pod) { return ev.Type, ev.Pod },
+		func(typ string, p v1.Pod) (any, bool) {
+			if !q.matches(&p) {
+				return nil, false
+			}
+			setPodKind(&p)
+			return wireEvent{Type: typ, Object: &p}, true
+		})
+}
+
+// serveWatch writes a watch stream, one JSON object a line, each flushed:
+// initial as ADDED, then every event from ch, until ctx or ch ends or a
+// write fails. next splits an event into its type and object; wire makes
+// the line of one (false: the object is not selected, nothing is sent).
+func serveWatch[T, E any](ctx context.Context, w http.ResponseWriter, initial []T, ch <-chan E,
+	next func(E) (string, T), wire func(typ string, v T) (any, bool)) {
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	send := func(typ string, p v1.Pod) bool {
-		if !q.matches(&p) {
+	send := func(typ string, v T) bool {
+		line, ok := wire(typ, v)
+		if !ok {
 			return true
 		}
-		setPodKind(&p)
-		if err := enc.Encode(wireEvent{Type: typ, Object: &p}); err != nil {
+		if err := enc.Encode(line); err != nil {
 			return false
 		}
 		if flusher != nil {
@@ -54,8 +71,8 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 	if flusher != nil {
 		flusher.Flush()
 	}
-	for _, p := range pods {
-		if !send("ADDED", p) {
+	for _, v := range initial {
+		if !send("ADDED", v) {
 			return
 		}
 	}
@@ -64,7 +81,7 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 		case <-ctx.Done():
 			return
 		case ev, ok := <-ch:
-			if !ok || !send(ev.Type, ev.Pod) {
+			if !ok || !send(next(ev)) {
 				return
 			}
 		}

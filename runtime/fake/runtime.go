@@ -311,6 +311,19 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerStatus
 	return out, nil
 }
 
+// execTargetLocked is why container id cannot be exec'd into (nil: it
+// can). The caller holds r.mu.
+func (r *Runtime) execTargetLocked(id string) error {
+	c, ok := r.containers[id]
+	switch {
+	case !ok || c.Removed:
+		return notFound("container", id)
+	case c.State != runtime.StateRunning:
+		return fmt.Errorf("exec in container %q: it is %s", id, c.State)
+	}
+	return nil
+}
+
 // Exec runs the OnExec handler for a running container (without locks held)
 // and truncates its output to maxOutput bytes (0 = no limit).
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration, maxOutput int) (runtime.ExecResult, error) {
@@ -318,13 +331,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 	err := r.begin("Exec", "exec "+id+" "+strings.Join(cmd, " "))
 	fn := r.execFn
 	if err == nil {
-		c, ok := r.containers[id]
-		switch {
-		case !ok || c.Removed:
-			err = notFound("container", id)
-		case c.State != runtime.StateRunning:
-			err = fmt.Errorf("exec in container %q: it is %s", id, c.State)
-		}
+		err = r.execTargetLocked(id)
 	}
 	r.mu.Unlock()
 	if err != nil {

@@ -18,13 +18,7 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, cmd []string, st ru
 	err := r.begin("ExecStream", "exec-stream "+id+" "+strings.Join(cmd, " "))
 	fn := r.streamFn
 	if err == nil {
-		c, ok := r.containers[id]
-		switch {
-		case !ok || c.Removed:
-			err = notFound("container", id)
-		case c.State != runtime.StateRunning:
-			err = fmt.Errorf("exec in container %q: it is %s", id, c.State)
-		}
+		err = r.execTargetLocked(id)
 	}
 	r.mu.Unlock()
 	if err != nil {
