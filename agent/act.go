@@ -200,6 +200,11 @@ func (w *podWorker) finish(ctx context.Context) bool {
 	if !w.releaseSandbox(ctx) {
 		return false
 	}
+	// The final status: nothing runs or is held any more, so a deleted pod
+	// shows its terminal phase, as the kubelet writes it before the API
+	// server's object is removed.
+	w.rec.Released = true
+	w.tellStatus(w.render())
 	a.removePodLogs(pod)
 	a.forget(w.uid)
 	// RemoveSandbox removed the pod's cgroup in every hierarchy; the QoS

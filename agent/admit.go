@@ -10,14 +10,35 @@ import (
 
 	"github.com/miniagent/miniagent/agent/admission"
 	"github.com/miniagent/miniagent/agent/eviction"
+	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/agent/spec"
 	"github.com/miniagent/miniagent/cgroups"
 )
+
+// ReasonUnsupportedPodSpec is the reason of a pod from the API server that
+// uses what miniagent cannot run (spec.Validate's "not supported by
+// miniagent" errors, e.g. a projected service account token volume). The
+// kubelet has no such reason: it runs all of these.
+const ReasonUnsupportedPodSpec = "UnsupportedPodSpec"
 
 // admitLocked decides whether this node may run a new pod, as kubelet's
 // admission handlers do, in kubelet's order, keeping only the first
 // failure. A rejected pod is kept and shown with phase Failed, never run.
 func (a *Agent) admitLocked(rec *podRecord, active []*v1.Pod) {
 	pod := rec.Pod
+	// The API server validated its pods for Kubernetes, not for what this
+	// agent can run: one it cannot run as specified is rejected, never run
+	// in part. (The other sources validate before they hand a pod over.)
+	if rec.Source == sources.SourceAPIServer {
+		if errs := spec.Validate(pod); len(errs) > 0 {
+			rec.Rejected = true
+			rec.Reason = ReasonUnsupportedPodSpec
+			rec.Message = admission.RejectedPrefix + errs.ToAggregate().Error()
+			a.events.warn(pod, rec.Reason, errs.ToAggregate().Error())
+			a.log.Info("pod rejected", "pod", podFullName(pod), "reason", rec.Reason, "message", rec.Message)
+			return
+		}
+	}
 	// The eviction manager's admission comes first: under memory pressure
 	// BestEffort pods are turned away (critical pods excepted).
 	if a.evictor != nil && a.evictor.MemoryPressure() && cgroups.QOSClass(pod) == v1.PodQOSBestEffort && !eviction.IsCritical(pod) {

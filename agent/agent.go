@@ -45,6 +45,9 @@ type Options struct {
 	HealthPeriod time.Duration
 	// Metrics records the agent's metrics (nil: none).
 	Metrics *metrics.Metrics
+	// OnPodStatus, if set, is told every status a pod worker publishes
+	// (see PodStatusFunc); cluster mode's status manager listens here.
+	OnPodStatus PodStatusFunc
 }
 
 // Agent runs pods. Create it with New, then call Run.

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/agent/spec"
 	"github.com/miniagent/miniagent/runtime/crilog"
 )
@@ -143,6 +144,11 @@ func (a *Agent) DeletePod(ctx context.Context, namespace, name string, grace *in
 	if w == nil {
 		a.mu.Unlock()
 		return nil, apierrors.NewNotFound(podResource, name)
+	}
+	if w.source == sources.SourceAPIServer {
+		a.mu.Unlock()
+		return nil, apierrors.NewConflict(podResource, name,
+			errors.New("the pod comes from the API server: delete it there (kubectl delete pod)"))
 	}
 	if err := a.deletePodLocked(w, grace); err != nil {
 		a.mu.Unlock()

@@ -6,10 +6,13 @@ import (
 	"os"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/miniagent/miniagent/agent/podstatus"
 	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/agent/spec"
 )
 
 // The pod configuration: what pods the agent is asked to run, as kubelet's
@@ -39,6 +42,11 @@ func (a *Agent) addPodLocked(pod *v1.Pod, source string) (*podWorker, error) {
 	w.desired = pod.DeepCopy()
 	if err := a.persistDesiredLocked(w); err != nil {
 		return nil, fmt.Errorf("store pod: %w", err)
+	}
+	if pod.DeletionTimestamp != nil {
+		// A source's pod that is being deleted already: the worker's first
+		// sync sees the deletion, so nothing of it starts.
+		w.requestDelete(*pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds)
 	}
 	w.checkpoint()
 	a.byName[k] = pod.UID
@@ -102,7 +110,14 @@ func (a *Agent) forget(uid types.UID) {
 	a.opts.Metrics.ForgetPod(uid, w.desired.Namespace, w.desired.Name)
 }
 
-// applySourceUpdate reconciles the complete pod set of one source.
+// applySourceUpdate reconciles the complete pod set of one source: pods
+// missing from it are deleted, new ones added, and for the pods it already
+// has a deletion seen in the source (the API server's deletionTimestamp)
+// becomes a deletion with the source's grace period (it only shrinks), a
+// changed spec, labels or annotations an in-place update. A new pod the
+// source already shows finished (phase Succeeded or Failed) is not
+// started; one it shows deleted is added as deleted (addPodLocked), so
+// that its deletion completes through a worker like any other.
 func (a *Agent) applySourceUpdate(u sources.Update) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -111,24 +126,70 @@ func (a *Agent) applySourceUpdate(u sources.Update) {
 		want[p.UID] = p
 	}
 	for uid, w := range a.workers {
-		if w.source == u.Source && want[uid] == nil && w.desired.DeletionTimestamp == nil {
+		if w.source != u.Source || w.desired.DeletionTimestamp != nil {
+			continue
+		}
+		p := want[uid]
+		switch {
+		case p == nil:
 			a.log.Info("pod removed from source", "pod", podFullName(w.desired), "source", u.Source)
 			if err := a.deletePodLocked(w, nil); err != nil {
 				a.log.Error("delete pod", "pod", podFullName(w.desired), "err", err)
 			}
+		case p.DeletionTimestamp == nil:
+			a.updateFromSourceLocked(w, p)
 		}
 	}
 	for uid, p := range want {
-		if _, ok := a.workers[uid]; ok {
+		if w, ok := a.workers[uid]; ok {
+			if p.DeletionTimestamp != nil {
+				a.deleteFromSourceLocked(w, p)
+			}
 			continue
+		}
+		if podstatus.IsTerminal(p.Status.Phase) {
+			continue // finished before this agent knew it: nothing to run
 		}
 		if other := a.workers[a.byName[key(p.Namespace, p.Name)]]; other != nil && other.source != u.Source {
 			a.log.Error("pod name taken by another source", "pod", p.Namespace+"/"+p.Name, "source", other.source)
 			continue
 		}
-		if _, err := a.addPodLocked(p.DeepCopy(), u.Source); err != nil {
+		pod := p.DeepCopy()
+		pod.Status = v1.PodStatus{}
+		if _, err := a.addPodLocked(pod, u.Source); err != nil {
 			a.log.Error("add pod", "pod", p.Namespace+"/"+p.Name, "err", err)
 		}
+	}
+}
+
+// deleteFromSourceLocked passes a deletion the source shows on to the
+// pod's worker, unless the agent has it with the same or a shorter grace.
+func (a *Agent) deleteFromSourceLocked(w *podWorker, p *v1.Pod) {
+	d := w.desired
+	g := p.DeletionGracePeriodSeconds
+	if d.DeletionTimestamp != nil && (g == nil || d.DeletionGracePeriodSeconds == nil || *g >= *d.DeletionGracePeriodSeconds) {
+		return
+	}
+	a.log.Info("pod deleted in source", "pod", podFullName(d), "source", w.source, "grace", g)
+	if err := a.deletePodLocked(w, g); err != nil {
+		a.log.Error("delete pod", "pod", podFullName(d), "err", err)
+	}
+}
+
+// updateFromSourceLocked applies a change of a source's pod in place when
+// it is one a running pod may take (spec.ValidatePodUpdate), and logs it
+// otherwise.
+func (a *Agent) updateFromSourceLocked(w *podWorker, p *v1.Pod) {
+	d := w.desired
+	if equality.Semantic.DeepEqual(d.Spec, p.Spec) && equality.Semantic.DeepEqual(d.Labels, p.Labels) && equality.Semantic.DeepEqual(d.Annotations, p.Annotations) {
+		return
+	}
+	if errs := spec.ValidatePodUpdate(p, d); len(errs) > 0 {
+		a.log.Error("pod change from source not applied", "pod", podFullName(d), "source", w.source, "err", errs.ToAggregate())
+		return
+	}
+	if _, err := a.updatePodLocked(w, p); err != nil {
+		a.log.Error("update pod", "pod", podFullName(d), "err", err)
 	}
 }
 

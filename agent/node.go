@@ -27,6 +27,10 @@ type NodeConfig struct {
 	Taints []v1.Taint
 	// MaxPods is the node's pod capacity (kubelet's --max-pods; 0 = DefaultMaxPods).
 	MaxPods int
+	// IP is the node's address (--node-ip in cluster mode): the pods'
+	// hostIP, and podIP with hostNetwork. "" = the host's first global
+	// IPv4 address.
+	IP string
 }
 
 // DefaultMaxPods is kubelet's default --max-pods.
@@ -49,21 +53,35 @@ type nodeInfo struct {
 	runtimeVersion string
 }
 
-func newNodeInfo(cfg NodeConfig, clk clock.PassiveClock) (*nodeInfo, error) {
-	if cfg.Name == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Name = strings.ToLower(h)
+// ResolveNodeName is the name the node goes by: name, or if that is empty
+// the host's name in lower case, as the kubelet defaults --hostname-override.
+func ResolveNodeName(name string) (string, error) {
+	if name != "" {
+		return name, nil
 	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("--node-name not set and no hostname: %w", err)
+	}
+	return strings.ToLower(h), nil
+}
+
+func newNodeInfo(cfg NodeConfig, clk clock.PassiveClock) (*nodeInfo, error) {
+	name, err := ResolveNodeName(cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Name = name
 	switch {
 	case cfg.MaxPods < 0:
 		return nil, fmt.Errorf("--max-pods %d: must not be negative", cfg.MaxPods)
 	case cfg.MaxPods == 0:
 		cfg.MaxPods = DefaultMaxPods
 	}
-	n := &nodeInfo{cfg: cfg, created: clk.Now(), cpus: goruntime.NumCPU(), hostIP: primaryIP()}
+	n := &nodeInfo{cfg: cfg, created: clk.Now(), cpus: goruntime.NumCPU(), hostIP: cfg.IP}
+	if n.hostIP == "" {
+		n.hostIP = primaryIP()
+	}
 	if fs, err := procfs.NewDefaultFS(); err == nil {
 		if mi, err := fs.Meminfo(); err == nil && mi.MemTotal != nil {
 			n.memoryCapacity = int64(*mi.MemTotal) * 1024

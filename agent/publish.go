@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/podstatus"
 )
 
 // podSnapshot is what a pod worker publishes after each sync: the pod with
@@ -87,6 +88,22 @@ func (w *podWorker) render() *podSnapshot {
 	return s
 }
 
+// PodStatusFunc is told each status a pod worker publishes, in order per
+// pod, from the worker's goroutine; it must not block. pod is the pod as
+// the agent shows it, status included (shared: never modify it), source
+// the pod source's name. finished says the worker is done with the pod:
+// its phase is terminal and nothing of it is held in the runtime any more.
+// The last call for a deleted pod, just before the agent forgets it, has
+// finished set.
+type PodStatusFunc func(pod *v1.Pod, source string, finished bool)
+
+// tellStatus hands a published snapshot to Options.OnPodStatus.
+func (w *podWorker) tellStatus(s *podSnapshot) {
+	if f := w.a.opts.OnPodStatus; f != nil {
+		f(s.pod, s.source, s.released && podstatus.IsTerminal(s.pod.Status.Phase))
+	}
+}
+
 // publish renders the pod, stores the snapshot and tells watchers when the
 // pod changed.
 func (w *podWorker) publish() {
@@ -94,6 +111,7 @@ func (w *podWorker) publish() {
 	w.snap.Store(s)
 	a := w.a
 	a.opts.Metrics.ObservePod(s.pod, a.clock.Now())
+	w.tellStatus(s)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.workers[w.uid] != w {

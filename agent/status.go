@@ -157,6 +157,14 @@ func (a *Agent) renderPod(rec *podRecord, runtimeUp bool, at time.Time) *v1.Pod 
 		st.Phase = rec.Terminal
 	case !runtimeUp:
 		st.Phase = v1.PodUnknown
+	case rec.Deleting && rec.Released:
+		// Deleted and nothing of it left: the kubelet's terminal phase
+		// (Succeeded if every container succeeded); a pod deleted before
+		// its containers ran ends Failed, as the kubelet ends it.
+		st.Phase = podstatus.Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, true, hasStarted)
+		if !podstatus.IsTerminal(st.Phase) {
+			st.Phase = v1.PodFailed
+		}
 	default:
 		st.Phase = podstatus.Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, false, hasStarted)
 		if rec.Terminal == "" && podstatus.IsTerminal(st.Phase) {

@@ -86,7 +86,10 @@ func (m *Manager) SetStatus(namespace, name string, uid types.UID, status v1.Pod
 	}
 }
 
-// Forget drops the pod: the agent no longer has it.
+// Forget drops the pod. The manager forgets on its own a pod that is gone
+// from the API server (or has another UID there) and a finished pod it
+// deleted there; a caller forgets a pod whose status must not be written
+// any more.
 func (m *Manager) Forget(uid types.UID) {
 	m.mu.Lock()
 	delete(m.pods, uid)
@@ -158,7 +161,10 @@ func (m *Manager) syncPod(ctx context.Context, w work) bool {
 	pods := m.o.Client.CoreV1().Pods(w.e.namespace)
 	pod, err := pods.Get(ctx, w.e.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return true // gone from the API server: nothing to write
+		// Gone from the API server, and a UID never comes back: nothing
+		// to write, now or later.
+		m.Forget(w.uid)
+		return true
 	}
 	if err != nil {
 		log.Info("cannot read pod for its status update", "err", err)
@@ -166,6 +172,7 @@ func (m *Manager) syncPod(ctx context.Context, w work) bool {
 	}
 	if pod.UID != w.uid {
 		log.Debug("pod was deleted and re-created: status not written", "new_uid", pod.UID)
+		m.Forget(w.uid)
 		return true
 	}
 	merged := Merge(pod.Status, w.e.status, metav1.NewTime(m.o.Clock.Now()))

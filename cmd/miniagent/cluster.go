@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -45,8 +46,16 @@ func checkClusterFlags(fs *pflag.FlagSet, f daemonFlags) error {
 	return nil
 }
 
-// clusterNode builds the cluster-mode Node keeper, or nil without --kubeconfig.
-func clusterNode(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*cluster.Node, error) {
+// clusterMode is what --kubeconfig adds to the daemon.
+type clusterMode struct {
+	client kubernetes.Interface
+	ip     net.IP // --node-ip (nil: the agent's)
+	pods   *cluster.Pods
+}
+
+// newClusterMode builds the API server client and the pod source and
+// status manager of cluster mode, or returns nil without --kubeconfig.
+func newClusterMode(f daemonFlags, log *slog.Logger) (*clusterMode, error) {
 	c := f.cluster
 	if c.kubeconfig == "" {
 		return nil, nil
@@ -63,8 +72,31 @@ func clusterNode(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
 	}
+	return &clusterMode{client: client, ip: ip}, nil
+}
+
+// withAgentOptions connects the agent to cluster mode: the node's IP and
+// the status manager listening to the pod workers.
+func (cm *clusterMode) withAgentOptions(o agent.Options, log *slog.Logger) agent.Options {
+	if cm == nil {
+		return o
+	}
+	if cm.ip != nil {
+		o.Node.IP = cm.ip.String()
+	}
+	cm.pods = cluster.NewPods(cluster.PodsOptions{Client: cm.client, NodeName: o.Node.Name, Log: log})
+	o.OnPodStatus = cm.pods.PodStatus
+	return o
+}
+
+// node builds the cluster-mode Node keeper, or nil without --kubeconfig.
+func (cm *clusterMode) node(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*cluster.Node, error) {
+	if cm == nil {
+		return nil, nil
+	}
+	c := f.cluster
 	return cluster.New(cluster.Options{
-		Client: client, Local: a, NodeName: a.NodeName(), NodeIP: ip, RegisterNode: c.registerNode,
+		Client: cm.client, Local: a, NodeName: a.NodeName(), NodeIP: cm.ip, RegisterNode: c.registerNode,
 		Labels: f.nodeLabels, Taints: taints,
 		StatusUpdateFrequency: c.statusUpdate, StatusReportFrequency: c.statusReport,
 		LeaseDurationSeconds: c.leaseDurationSeconds, Port: c.port, Log: log,

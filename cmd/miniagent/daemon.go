@@ -143,21 +143,32 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	defer rt.Close()
 	m := metrics.New()
 	m.Registry().MustRegister(rt.Collectors()...)
-	a, err := agent.New(agent.Options{
-		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
-		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
-		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction, Metrics: m,
-	})
+	if f.nodeName, err = agent.ResolveNodeName(f.nodeName); err != nil {
+		return err
+	}
+	cm, err := newClusterMode(f, log)
 	if err != nil {
 		return err
 	}
-	node, err := clusterNode(f, taints, a, log)
+	a, err := agent.New(cm.withAgentOptions(agent.Options{
+		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
+		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
+		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction, Metrics: m,
+	}, log))
+	if err != nil {
+		return err
+	}
+	node, err := cm.node(f, taints, a, log)
 	if err != nil {
 		return err
 	}
 	var srcs []agent.Source
 	if f.manifestDir != "" {
 		srcs = append(srcs, sources.NewFileSource(f.manifestDir, a.NodeName(), log))
+	}
+	if cm != nil {
+		srcs = append(srcs, cm.pods.Source)
+		go cm.pods.Run(ctx)
 	}
 	srv := api.NewServer(a, log)
 	srv.Handle("GET /metrics", m.Handler())
