@@ -261,7 +261,7 @@ func TestClusterPods(t *testing.T) {
 	waitFor(t, 60*time.Second, "misbound Failed NodeAffinity", func() (bool, string) {
 		p := r.pod("misbound")
 		return p.Status.Phase == v1.PodFailed && p.Status.Reason == "NodeAffinity" &&
-			p.Status.Message == "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector",
+				p.Status.Message == "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector",
 			fmt.Sprintf("%s %s %q", p.Status.Phase, p.Status.Reason, p.Status.Message)
 	})
 	if left := containersOf(r.nodeA, string(r.pod("misbound").UID)); len(left) != 0 {
