@@ -284,6 +284,47 @@ func TestClusterPods(t *testing.T) {
 		return cs.RestartCount >= 2 && cs.LastTerminationState.Terminated != nil, fmt.Sprintf("restartCount %d", cs.RestartCount)
 	})
 
+	// An agent restart re-adopts its pods from the API server: the same
+	// containers keep running, none is re-created.
+	before := map[string]string{}
+	for _, p := range r.pods("app=web") {
+		if p.Spec.NodeName == r.nodeA {
+			before[p.Name] = p.Status.ContainerStatuses[0].ContainerID
+		}
+	}
+	r.a.stop()
+	r.a.start()
+	// A label set in the API server reaches the restarted agent's own
+	// view: its pod source is back and applied the API server's set.
+	var probe string
+	for name := range before {
+		probe = name
+	}
+	r.k.run("label", "pod", probe, "restarted=yes")
+	waitFor(t, 30*time.Second, "the restarted agent sees the label of "+probe, func() (bool, string) {
+		out, err := exec.Command(r.a.bin, "get", "pod", probe, "-o", "json", "--socket", filepath.Join(r.a.dir, "agent.sock")).CombinedOutput()
+		var p v1.Pod
+		if err != nil || json.Unmarshal(out, &p) != nil {
+			return false, string(out)
+		}
+		return p.Labels["restarted"] == "yes", fmt.Sprint(p.Labels)
+	})
+	for _, p := range r.pods("app=web") {
+		if id, ok := before[p.Name]; ok {
+			cs := p.Status.ContainerStatuses[0]
+			if cs.ContainerID != id || cs.RestartCount != 0 || cs.State.Running == nil {
+				t.Errorf("after the agent restart %s: container %s restarts %d running %v, want %s still running", p.Name, cs.ContainerID, cs.RestartCount, cs.State.Running != nil, id)
+			}
+			delete(before, p.Name)
+		}
+	}
+	if len(before) != 0 {
+		t.Errorf("pods gone after the agent restart: %v", before)
+	}
+	if n := len(containersOf(r.nodeA, "")); n == 0 {
+		t.Errorf("no containers on %s after its restart", r.nodeA)
+	}
+
 	// kubectl delete (graceful, the pod's 2 s): gone from the API server,
 	// nothing of it on the node.
 	victim := r.pods("app=web")[0]
