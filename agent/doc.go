@@ -1,5 +1,6 @@
 // Package agent is miniagent's pod lifecycle engine. Sources (the manifest
-// directory, the local API) hand it desired pods; the pod configuration
+// directory, the local API and, in cluster mode, the API server) hand it
+// desired pods; the pod configuration
 // (config.go) stores each one durably before it is acknowledged and starts
 // one worker goroutine per pod.
 //
@@ -10,7 +11,8 @@
 // pure computePodActions decide the next step, executes it through a
 // runtime.Runtime, checkpoints the record and publishes an immutable
 // snapshot rendered by the side-effect-free renderPod; readers (the API,
-// admission, eviction) only ever see snapshots.
+// admission, eviction) only ever see snapshots; Options.OnPodStatus (the
+// cluster mode's status manager) is told each one.
 //
 // Two contexts govern a worker, as in Nomad's task runner: the pod being
 // deleted (its containers are stopped gracefully and everything is removed)

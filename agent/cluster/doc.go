@@ -18,8 +18,13 @@
 //   - The node Lease in kube-node-lease, renewed by the lease controller
 //     of k8s.io/component-helpers every quarter of
 //     --node-lease-duration-seconds, owned by the Node.
+//   - Pods (pods.go): the pods bound to this node come from the apiserver
+//     (sources.APIServerSource, one more pod source of the agent) and every
+//     status their pod workers publish goes to the status manager
+//     (agent/statusmanager), which patches pods/status and completes
+//     graceful deletions. A static pod's status goes to its mirror pod once
+//     a mirror lookup is installed (Pods.SetMirrorUID).
 //
-// Pods are not yet taken from the apiserver, no pod status is written back
-// and the kubelet server (--port) is not served: the port is only
+// The kubelet server (--port) is not served here: the port is only
 // advertised in the Node's daemonEndpoints.
 package cluster

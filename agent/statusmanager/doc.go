@@ -21,4 +21,11 @@
 // and whose worker reported it finished (terminal, containers and
 // resources released) is then deleted with grace period 0 and a UID
 // precondition, which is how the kubelet completes a graceful deletion.
+// A pod gone from the API server (or there with another UID) is
+// forgotten, as is one deleted this way.
+//
+// The daemon wires it in cluster mode (agent/cluster.Pods): the agent's
+// Options.OnPodStatus hands it every published status of the API server's
+// pods, keyed by their UID; Options.Cached is the pod source's reflector
+// cache.
 package statusmanager
