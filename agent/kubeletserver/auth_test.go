@@ -84,7 +84,9 @@ func TestAuthentication(t *testing.T) {
 	ts := startServer(t, nil)
 	ts.rv.tokens["good"] = authenticationv1.UserInfo{Username: "system:serviceaccount:ns:sa", UID: "u1", Groups: []string{"system:serviceaccounts"},
 		Extra: map[string]authenticationv1.ExtraValue{"k": {"v"}}}
-	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool { return s.User == "kube-apiserver-kubelet-client" || s.User == "system:serviceaccount:ns:sa" }
+	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool {
+		return s.User == "kube-apiserver-kubelet-client" || s.User == "system:serviceaccount:ns:sa"
+	}
 	url := ts.srv.URL + "/healthz"
 	anon := ts.httpClient(t, nil, nil)
 
@@ -133,7 +135,9 @@ func TestAuthorization(t *testing.T) {
 	ts := startServer(t, nil)
 	ts.rv.tokens["t"] = authenticationv1.UserInfo{Username: "alice"}
 	var allowSub string
-	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool { return s.ResourceAttributes.Subresource == allowSub }
+	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool {
+		return s.ResourceAttributes.Subresource == allowSub
+	}
 	c := ts.httpClient(t, nil, nil)
 
 	// Denied: 403 with kubelet's message listing the subresources asked.
@@ -163,7 +167,9 @@ func TestAuthorization(t *testing.T) {
 func TestReviewCaching(t *testing.T) {
 	ts := startServer(t, nil)
 	ts.rv.tokens["t"] = authenticationv1.UserInfo{Username: "alice"}
-	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool { return s.ResourceAttributes.Subresource != "metrics" }
+	ts.rv.allow = func(s authorizationv1.SubjectAccessReviewSpec) bool {
+		return s.ResourceAttributes.Subresource != "metrics"
+	}
 	c := ts.httpClient(t, nil, nil)
 	check := func(what string, path string, wantCode int, tokens, sars int32) {
 		t.Helper()
