@@ -246,7 +246,9 @@ func startServer(t *testing.T, mutate func(*Options)) *testServer {
 	}
 	ts.s = s
 	ts.srv = httptest.NewUnstartedServer(s.Handler())
-	ts.srv.TLS = s.TLSConfig()
+	if ts.srv.TLS, err = s.TLSConfig(); err != nil {
+		t.Fatal(err)
+	}
 	ts.srv.StartTLS()
 	t.Cleanup(ts.srv.Close)
 	return ts

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -63,7 +64,9 @@ type Options struct {
 // Server is the kubelet server.
 type Server struct {
 	o       Options
+	tlsOnce sync.Once
 	tls     *tls.Config
+	tlsErr  error
 	authn   *authenticator
 	authz   *authorizer
 	mux     *http.ServeMux
@@ -71,8 +74,9 @@ type Server struct {
 	bootAt  time.Time
 }
 
-// New checks o, loads or makes the serving certificate and builds the
-// handlers. Errors name the flag.
+// New checks o, loads the certificate files given and builds the
+// handlers. Errors name the flag. A self-signed certificate is made (or
+// loaded) only by TLSConfig or Run, off the daemon's start-up path.
 func New(o Options) (*Server, error) {
 	if o.Backend == nil || o.Client == nil {
 		return nil, errors.New("kubelet server: Backend and Client are required")
@@ -100,12 +104,13 @@ func New(o Options) (*Server, error) {
 	def(&o.TokenCacheTTL, DefaultTokenCacheTTL)
 	def(&o.AllowedTTL, DefaultAllowedTTL)
 	def(&o.DeniedTTL, DefaultDeniedTTL)
-	cfg, err := tlsConfig(o.TLS, o.CertIPs, o.CertNames, o.Clock.Now())
-	if err != nil {
-		return nil, err
+	if o.TLS.CertFile != "" || o.TLS.KeyFile != "" || o.TLS.ClientCAFile != "" {
+		if _, err := tlsConfig(o.TLS, o.CertIPs, o.CertNames, o.Clock.Now()); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{
-		o: o, tls: cfg,
+		o:       o,
 		authn:   newAuthenticator(o.Client.AuthenticationV1().TokenReviews(), o.Clock, o.TokenCacheTTL),
 		authz:   newAuthorizer(o.Client.AuthorizationV1().SubjectAccessReviews(), o.Clock, o.AllowedTTL, o.DeniedTTL),
 		mux:     http.NewServeMux(),
@@ -116,8 +121,14 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// TLSConfig is the server's TLS configuration.
-func (s *Server) TLSConfig() *tls.Config { return s.tls.Clone() }
+// TLSConfig is the server's TLS configuration, made on the first call.
+func (s *Server) TLSConfig() (*tls.Config, error) {
+	s.tlsOnce.Do(func() { s.tls, s.tlsErr = tlsConfig(s.o.TLS, s.o.CertIPs, s.o.CertNames, s.o.Clock.Now()) })
+	if s.tlsErr != nil {
+		return nil, s.tlsErr
+	}
+	return s.tls.Clone(), nil
+}
 
 // Handler serves the kubelet paths behind authentication and
 // authorisation; it expects the connection's TLS state.
@@ -134,11 +145,15 @@ func (s *Server) Addr() string {
 
 // Run listens on Addr and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	cfg, err := s.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("kubelet server: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.Addr())
 	if err != nil {
 		return fmt.Errorf("kubelet server: listen on %s (--port): %w", s.Addr(), err)
 	}
-	srv := &http.Server{Handler: s.Handler(), TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: s.Handler(), TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.o.Log.Handler(), slog.LevelDebug)}
 	done := make(chan struct{})
 	go func() {

@@ -2,6 +2,7 @@ package kubeletserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"net"
 	"os"
@@ -117,5 +118,17 @@ func TestNewOptions(t *testing.T) {
 	s, err = New(Options{Backend: b, Client: rv.clientset(), NodeName: "n", Port: 1234, TLS: TLSFiles{CertDir: certDir(t)}, CertNames: []string{"node1"}})
 	if err != nil || s.Addr() != ":1234" {
 		t.Errorf("all addresses: %v %v", s, err)
+	}
+	// A self-signed certificate that cannot be written fails TLSConfig
+	// (and so Run), not New.
+	s, err = New(Options{Backend: b, Client: rv.clientset(), NodeName: "n", TLS: TLSFiles{CertDir: "/proc/kubelet-pki"}, CertNames: []string{"n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TLSConfig(); err == nil {
+		t.Error("TLSConfig with an unwritable certificate directory succeeded")
+	}
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "kubelet server") {
+		t.Errorf("Run with an unwritable certificate directory: %v", err)
 	}
 }
