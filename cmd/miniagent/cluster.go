@@ -21,6 +21,7 @@ type clusterFlags struct {
 	registerNode               bool
 	statusUpdate, statusReport time.Duration
 	leaseDurationSeconds, port int32
+	server                     kubeletServerFlags
 }
 
 func addClusterFlags(fs *pflag.FlagSet, c *clusterFlags) {
@@ -30,7 +31,8 @@ func addClusterFlags(fs *pflag.FlagSet, c *clusterFlags) {
 	fs.DurationVar(&c.statusUpdate, "node-status-update-frequency", cluster.DefaultStatusUpdateFrequency, "how often the Node's status is recomputed (and patched if it changed)")
 	fs.DurationVar(&c.statusReport, "node-status-report-frequency", cluster.DefaultStatusReportFrequency, "how often the Node's status is patched when it did not change")
 	fs.Int32Var(&c.leaseDurationSeconds, "node-lease-duration-seconds", cluster.DefaultLeaseDurationSeconds, "duration of the node Lease in kube-node-lease, renewed every quarter of it")
-	fs.Int32Var(&c.port, "port", cluster.DefaultPort, "kubelet port advertised in the Node's daemonEndpoints (the kubelet server itself is not served yet)")
+	fs.Int32Var(&c.port, "port", cluster.DefaultPort, "port of the kubelet server (HTTPS: logs, exec, attach, port-forward, stats, metrics), advertised in the Node's daemonEndpoints")
+	addKubeletServerFlags(fs, &c.server)
 }
 
 // checkClusterFlags refuses cluster-mode flags without --kubeconfig.
@@ -38,7 +40,7 @@ func checkClusterFlags(fs *pflag.FlagSet, f daemonFlags) error {
 	if f.cluster.kubeconfig != "" {
 		return cluster.ValidateNodeLabels(f.nodeLabels)
 	}
-	for _, name := range []string{"node-ip", "register-node", "node-status-update-frequency", "node-status-report-frequency", "node-lease-duration-seconds", "port"} {
+	for _, name := range append([]string{"node-ip", "register-node", "node-status-update-frequency", "node-status-report-frequency", "node-lease-duration-seconds", "port"}, kubeletServerFlagNames...) {
 		if fs.Changed(name) {
 			return fmt.Errorf("--%s: only used with --kubeconfig", name)
 		}

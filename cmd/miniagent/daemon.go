@@ -162,6 +162,10 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	ksrv, err := kubeletServer(ctx, f, a, m, log)
+	if err != nil {
+		return err
+	}
 	var srcs []agent.Source
 	if f.manifestDir != "" {
 		srcs = append(srcs, sources.NewFileSource(f.manifestDir, a.NodeName(), log))
@@ -207,6 +211,26 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			clusterErr <- nil
 		}
 	}()
+	serverErr := make(chan error, 1)
+	go func() {
+		if ksrv == nil {
+			serverErr <- nil
+			return
+		}
+		// Served once the checkpointed pods are restored; a server that
+		// cannot listen stops the daemon, as kubelet exits.
+		select {
+		case <-a.Ready():
+			err := ksrv.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("kubelet server failed", "err", err)
+				stop()
+			}
+			serverErr <- err
+		case <-ctx.Done():
+			serverErr <- nil
+		}
+	}()
 	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "), "exec_helper", helperName(helper), "kubeconfig", f.cluster.kubeconfig)
 	runErr := a.Run(ctx, srcs...)
 	stop()
@@ -214,6 +238,9 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		return err
 	}
 	if err := <-clusterErr; err != nil && ctx.Err() == nil {
+		return err
+	}
+	if err := <-serverErr; err != nil {
 		return err
 	}
 	log.Info("miniagent stopped; pods keep running")

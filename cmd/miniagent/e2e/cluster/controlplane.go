@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -45,8 +47,15 @@ type ControlPlane struct {
 	// AdminKubeconfig is system:masters; NodeKubeconfigs by node name.
 	AdminKubeconfig string
 	NodeKubeconfigs map[string]string
-	cfg             Config
-	procs           []*process // in start order
+	// CAFile signs every certificate (give it to the agents as
+	// --client-ca-file). KubeletClient is the apiserver's client
+	// certificate for kubelets (--kubelet-client-certificate): user
+	// kube-apiserver-kubelet-client, bound to system:kubelet-api-admin.
+	CAFile        string
+	KubeletClient keyPair
+	cfg           Config
+	pki           *pki
+	procs         []*process // in start order
 }
 
 // process is one control-plane binary.
@@ -93,6 +102,9 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err := cp.startAPIServer(ctx, certs); err != nil {
 		return nil, err
 	}
+	if err := cp.bindKubeletClient(ctx); err != nil {
+		return nil, err
+	}
 	if err := cp.startControllers(ctx, certs); err != nil {
 		return nil, err
 	}
@@ -115,6 +127,7 @@ func (cp *ControlPlane) writeCredentials() (credentials, error) {
 		return credentials{}, err
 	}
 	c := credentials{ca: p.caFile()}
+	cp.pki, cp.CAFile = p, p.caFile()
 	issue := func(kp *keyPair, name, cn string, orgs []string, hosts ...string) {
 		if err == nil {
 			*kp, err = p.issue(name, cn, orgs, hosts...)
@@ -123,7 +136,7 @@ func (cp *ControlPlane) writeCredentials() (credentials, error) {
 	issue(&c.apiserver, "apiserver", "kube-apiserver", nil, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
 	issue(&c.kcm, "kcm-serving", "kube-controller-manager", nil, "127.0.0.1", "localhost")
 	issue(&c.sched, "scheduler-serving", "kube-scheduler", nil, "127.0.0.1", "localhost")
-	issue(&c.kubeletClient, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"})
+	issue(&c.kubeletClient, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", nil)
 	var admin, kcmClient, schedClient keyPair
 	issue(&admin, "admin", "admin", []string{"system:masters"})
 	issue(&kcmClient, "kcm-client", "system:kube-controller-manager", nil)
@@ -137,6 +150,7 @@ func (cp *ControlPlane) writeCredentials() (credentials, error) {
 	if err != nil {
 		return c, err
 	}
+	cp.KubeletClient = c.kubeletClient
 	if c.saKey, c.saPub, err = p.serviceAccountKey(); err != nil {
 		return c, err
 	}
@@ -190,6 +204,10 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, c credentials) error
 		"--tls-cert-file", c.apiserver.CertFile, "--tls-private-key-file", c.apiserver.KeyFile,
 		"--client-ca-file", c.ca,
 		"--kubelet-client-certificate", c.kubeletClient.CertFile, "--kubelet-client-key", c.kubeletClient.KeyFile,
+		// The Nodes' Hostname address is the node name, which does not
+		// resolve; kubelets' serving certificates are self-signed, so
+		// not verified (no --kubelet-certificate-authority, as kubeadm).
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--authorization-mode", "Node,RBAC",
 		"--enable-admission-plugins", "NodeRestriction",
 		"--service-account-key-file", c.saPub, "--service-account-signing-key-file", c.saKey,
@@ -245,6 +263,31 @@ func (cp *ControlPlane) startControllers(ctx context.Context, c credentials) err
 		return err
 	}
 	return cp.waitHealthy(ctx, "kube-scheduler", "https://127.0.0.1:"+cp.port(4)+"/healthz", tlsCfg)
+}
+
+// bindKubeletClient lets the apiserver's kubelet client identity use the
+// kubelet API (nodes/proxy, stats, log, metrics), as kubeadm binds it.
+func (cp *ControlPlane) bindKubeletClient(ctx context.Context) error {
+	client, err := cp.AdminClient()
+	if err != nil {
+		return err
+	}
+	_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "miniagent-e2e:kubelet-api-admin"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:kubelet-api-admin"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "kube-apiserver-kubelet-client"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("bind the apiserver's kubelet client to system:kubelet-api-admin: %w", err)
+	}
+	return nil
+}
+
+// IssueServing signs a serving certificate for hosts (a kubelet's
+// --tls-cert-file and --tls-private-key-file).
+func (cp *ControlPlane) IssueServing(name string, hosts ...string) (certFile, keyFile string, err error) {
+	kp, err := cp.pki.issue(name, name, nil, hosts...)
+	return kp.CertFile, kp.KeyFile, err
 }
 
 // adminTLS is the admin's client certificate and the CA, for health checks.

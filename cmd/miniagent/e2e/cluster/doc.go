@@ -14,9 +14,16 @@
 // from Config.BasePort, and lives in a temporary directory that Stop
 // removes with the processes.
 //
-// The tests (cluster_test.go) start two miniagent daemons in cluster mode,
-// each with its own root directory, containerd namespace, cgroup root and
-// node name, and check through the built kubectl what a cluster user sees.
+// The apiserver's kubelet client certificate (CN
+// kube-apiserver-kubelet-client) is bound to system:kubelet-api-admin and
+// the apiserver reaches kubelets at their InternalIP; their serving
+// certificates are not verified (no --kubelet-certificate-authority, as
+// kubeadm).
+//
+// The tests (cluster_test.go, kubeletserver_test.go) start miniagent
+// daemons in cluster mode, each with its own root directory, containerd
+// namespace, cgroup root and node name, and check through the built
+// kubectl what a cluster user sees.
 // Environment: MINIAGENT_E2E_CLUSTER_PREFIX (default miniagent-cluster;
 // the nodes, namespaces and cgroup roots are PREFIX-a and PREFIX-b),
 // MINIAGENT_E2E_CLUSTER_PORT (default 19400: the first of 20 ports),
