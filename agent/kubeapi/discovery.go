@@ -3,10 +3,10 @@ package kubeapi
 import (
 	"crypto/sha512"
 	_ "embed" // the OpenAPI document
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -38,28 +38,21 @@ var apiResources = []metav1.APIResource{
 }
 
 // serverVersion is the Kubernetes version whose API this is: that of the
-// k8s.io/api module the binary is built with (v0.37.2 is Kubernetes
-// v1.37.2).
+// definitions in the OpenAPI document (its info.version, set by the
+// generator from the k8s.io/kubernetes module, e.g. v1.37.2).
 var serverVersion = sync.OnceValue(func() version.Info {
-	v := "v0.0.0"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "k8s.io/api" {
-				v = m.Version
-			}
-		}
+	var doc struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
 	}
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	minor := "0"
-	if len(parts) > 1 {
-		minor = parts[1]
-	}
-	patch := "0"
-	if len(parts) > 2 {
-		patch = parts[2]
+	_ = json.Unmarshal(openAPIV1, &doc)
+	parts := strings.SplitN(strings.TrimPrefix(doc.Info.Version, "v"), ".", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "0")
 	}
 	return version.Info{
-		Major: "1", Minor: minor, GitVersion: fmt.Sprintf("v1.%s.%s-miniagent", minor, patch), GitTreeState: "clean",
+		Major: parts[0], Minor: parts[1], GitVersion: fmt.Sprintf("v%s.%s.%s-miniagent", parts[0], parts[1], parts[2]), GitTreeState: "clean",
 		GoVersion: runtime.Version(), Compiler: runtime.Compiler, Platform: runtime.GOOS + "/" + runtime.GOARCH,
 	}
 })

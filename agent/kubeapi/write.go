@@ -76,6 +76,11 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" && ct != "" {
+		writeError(w, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "create", podsResource, "",
+			fmt.Sprintf("the body of the request was in an unknown format %q - accepted media types include: application/json", ct), 0, false))
+		return
+	}
 	data, err := readBody(r)
 	if err != nil {
 		writeError(w, err)

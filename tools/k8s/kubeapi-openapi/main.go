@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	apiopenapi "k8s.io/apiserver/pkg/endpoints/openapi"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -56,8 +57,18 @@ func main() {
 
 func run(out string) error {
 	namer := apiopenapi.NewDefinitionNamer(scheme.Scheme)
+	// The document's version is that of the Kubernetes whose definitions
+	// it holds; the served /version reports it.
+	kube := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "k8s.io/kubernetes" {
+				kube = m.Version
+			}
+		}
+	}
 	cfg := &common.OpenAPIV3Config{
-		Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "miniagent", Version: "v1"}},
+		Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes (miniagent)", Version: kube}},
 		GetDefinitions:    generated.GetOpenAPIDefinitions,
 		GetDefinitionName: namer.GetDefinitionName,
 	}
