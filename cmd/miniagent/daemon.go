@@ -38,6 +38,7 @@ type daemonFlags struct {
 	execHelper                               string
 	insecureRegistries                       []string
 	cluster                                  clusterFlags
+	kubeAPIAddress                           string
 }
 
 func runDaemon(args []string) int {
@@ -69,7 +70,12 @@ func runDaemon(args []string) int {
 	fs.DurationVar(&f.evictionPeriod, "eviction-monitoring-period", eviction.DefaultMonitoringPeriod, "how often eviction thresholds are checked")
 	fs.DurationVar(&f.pressurePeriod, "eviction-pressure-transition-period", eviction.DefaultPressureTransitionPeriod, "how long MemoryPressure stays True after a threshold was last met")
 	addClusterFlags(fs, &f.cluster)
+	addKubeAPIFlags(fs, &f.kubeAPIAddress)
 	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	if err := checkKubeAPIAddress(f.kubeAPIAddress); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
 	}
@@ -197,6 +203,20 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			errc <- nil
 		}
 	}()
+	kubeAPIErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-a.Ready():
+			err := serveKubeAPI(ctx, f.kubeAPIAddress, f.rootDir, a, log)
+			if err != nil && ctx.Err() == nil {
+				log.Error("Kubernetes API failed; stopping", "err", err)
+				stop()
+			}
+			kubeAPIErr <- err
+		case <-ctx.Done():
+			kubeAPIErr <- nil
+		}
+	}()
 	clusterErr := make(chan error, 1)
 	go func() {
 		if node == nil {
@@ -241,6 +261,9 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		return err
 	}
 	if err := <-serverErr; err != nil {
+		return err
+	}
+	if err := <-kubeAPIErr; err != nil && ctx.Err() == nil {
 		return err
 	}
 	log.Info("miniagent stopped; pods keep running")

@@ -25,6 +25,8 @@ func run(args []string) int {
 		if isImport(args) {
 			return runImage(args)
 		}
+	case "kubeconfig":
+		return runKubeconfig(args)
 	case "crilog-shim":
 		return crilog.ShimMain(args[1:])
 	}
