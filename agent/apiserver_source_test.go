@@ -217,3 +217,40 @@ func TestAPIServerFinishedOrDeletedPodIsNotStarted(t *testing.T) {
 		t.Fatalf("%d containers created", n)
 	}
 }
+
+// TestDeletedPodFinalPhase: the status rendered for a deleted pod once
+// nothing of it is left (the last one the status manager writes).
+func TestDeletedPodFinalPhase(t *testing.T) {
+	h := newHarness(t)
+	exited := func(code int32) *containerRecord {
+		return &containerRecord{Name: "app", Current: &instance{ID: "c1", StartedAt: t0, FinishedAt: t0, Exited: true, ExitCode: code, Removed: true}}
+	}
+	static := func(p *v1.Pod) { p.Annotations = map[string]string{sources.ConfigSourceAnnotation: sources.SourceFile} }
+	for _, tc := range []struct {
+		name     string
+		c        *containerRecord
+		released bool
+		mutate   func(*v1.Pod)
+		want     v1.PodPhase
+	}{
+		{"all exited 0", exited(0), true, nil, v1.PodSucceeded},
+		{"killed", exited(137), true, nil, v1.PodFailed},
+		{"never started", nil, true, nil, v1.PodFailed},
+		{"not released yet", exited(0), false, nil, v1.PodRunning},
+		{"static pod keeps its phase", exited(137), true, static, v1.PodRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := apiPod("web", "uid-1")
+			if tc.mutate != nil {
+				tc.mutate(pod)
+			}
+			rec := &podRecord{Pod: pod, Containers: map[string]*containerRecord{}, Deleting: true, Released: tc.released, StartTime: t0}
+			if tc.c != nil {
+				rec.Containers["app"] = tc.c
+			}
+			if got := h.a.renderPod(rec, true, t0).Status.Phase; got != tc.want {
+				t.Fatalf("phase %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

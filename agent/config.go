@@ -188,7 +188,7 @@ func (a *Agent) updateFromSourceLocked(w *podWorker, p *v1.Pod) {
 		a.log.Error("pod change from source not applied", "pod", podFullName(d), "source", w.source, "err", errs.ToAggregate())
 		return
 	}
-	if _, err := a.updatePodLocked(w, p); err != nil {
+	if _, err := a.updatePodLocked(w, p.DeepCopy()); err != nil {
 		a.log.Error("update pod", "pod", podFullName(d), "err", err)
 	}
 }

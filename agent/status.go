@@ -160,9 +160,10 @@ func (a *Agent) renderPod(rec *podRecord, runtimeUp bool, at time.Time) *v1.Pod 
 	case rec.Deleting && rec.Released:
 		// Deleted and nothing of it left: the kubelet's terminal phase
 		// (Succeeded if every container succeeded); a pod deleted before
-		// its containers ran ends Failed, as the kubelet ends it.
+		// its containers ran ends Failed, as the kubelet ends it. Static
+		// pods keep their phase, as in the kubelet.
 		st.Phase = podstatus.Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, true, hasStarted)
-		if !podstatus.IsTerminal(st.Phase) {
+		if !podstatus.IsTerminal(st.Phase) && !podstatus.IsStaticPod(pod) {
 			st.Phase = v1.PodFailed
 		}
 	default:

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -37,6 +38,14 @@ type APIServerSource struct {
 	log      *slog.Logger
 	store    *cache.UndeltaStore
 	pushes   chan []*v1.Pod
+	// copies are the desired pods made from each pod's resourceVersion
+	// (Run's goroutine only): a change of one pod copies only that one.
+	copies map[types.UID]desiredCopy
+}
+
+type desiredCopy struct {
+	resourceVersion string
+	pod             *v1.Pod
 }
 
 // NewAPIServerSource returns the source of the pods bound to nodeName.
@@ -44,7 +53,7 @@ func NewAPIServerSource(client kubernetes.Interface, nodeName string, log *slog.
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &APIServerSource{client: client, nodeName: nodeName, log: log.With("source", SourceAPIServer), pushes: make(chan []*v1.Pod, 1)}
+	s := &APIServerSource{client: client, nodeName: nodeName, log: log.With("source", SourceAPIServer), pushes: make(chan []*v1.Pod, 1), copies: map[types.UID]desiredCopy{}}
 	s.store = cache.NewUndeltaStore(s.push, cache.MetaNamespaceKeyFunc)
 	return s
 }
@@ -113,9 +122,11 @@ func (s *APIServerSource) Run(ctx context.Context, out chan<- Update) error {
 // desired turns the API server's pods into the pods the agent is to run:
 // this node's, mirror pods left out, copied and defaulted as every source's
 // pods are. Their status stays (the agent does not start a pod the API
-// server already shows finished). Sorted by namespace and name.
+// server already shows finished). Sorted by namespace and name. The pods
+// are shared with later updates: the agent copies what it keeps.
 func (s *APIServerSource) desired(set []*v1.Pod) []*v1.Pod {
 	out := make([]*v1.Pod, 0, len(set))
+	copies := make(map[types.UID]desiredCopy, len(set))
 	for _, p := range set {
 		if p.Spec.NodeName != s.nodeName {
 			continue
@@ -123,11 +134,17 @@ func (s *APIServerSource) desired(set []*v1.Pod) []*v1.Pod {
 		if _, mirror := p.Annotations[MirrorAnnotation]; mirror {
 			continue
 		}
-		pod := p.DeepCopy()
-		pod.ManagedFields = nil
-		spec.SetDefaults(pod)
-		out = append(out, pod)
+		c, ok := s.copies[p.UID]
+		if !ok || c.resourceVersion != p.ResourceVersion || p.ResourceVersion == "" {
+			pod := p.DeepCopy()
+			pod.ManagedFields = nil
+			spec.SetDefaults(pod)
+			c = desiredCopy{resourceVersion: p.ResourceVersion, pod: pod}
+		}
+		copies[p.UID] = c
+		out = append(out, c.pod)
 	}
+	s.copies = copies
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace

@@ -208,10 +208,15 @@ func TestClusterPods(t *testing.T) {
 	r.k.run("rollout", "status", "deployment/web", "--timeout=120s")
 	t.Logf("deployment of 4 available %v after it was applied", time.Since(created).Round(time.Millisecond))
 	perNode := map[string]int{}
+	steady := map[string]string{} // pod on node b → resourceVersion once Running
 	for _, p := range r.pods("app=web") {
 		perNode[p.Spec.NodeName]++
 		checkRunning(t, &p)
+		if p.Spec.NodeName == r.nodeB {
+			steady[p.Name] = p.ResourceVersion
+		}
 	}
+	steadySince := time.Now()
 	if perNode[r.nodeA] != 2 || perNode[r.nodeB] != 2 {
 		t.Errorf("web pods per node = %v, want 2 on each", perNode)
 	}
@@ -233,6 +238,11 @@ func TestClusterPods(t *testing.T) {
 	// does goes there.
 	r.apply("untolerated", bare("untolerated", "  nodeSelector: {zone: b}\n"))
 	r.apply("tolerated", bare("tolerated", "  nodeSelector: {zone: b}\n"+tolerateB))
+	// Bound directly (no scheduler): created → Running in the API server.
+	created = time.Now()
+	r.apply("direct", bare("direct", "  nodeName: "+r.nodeA+"\n"))
+	r.k.run("wait", "--for=jsonpath={.status.phase}=Running", "pod/direct", "--timeout=60s")
+	t.Logf("pod bound by nodeName Running in the API server %v after kubectl apply", time.Since(created).Round(time.Millisecond))
 	// Bound directly to node a, but it wants zone b: the agent rejects it.
 	r.apply("misbound", bare("misbound", "  nodeName: "+r.nodeA+"\n  nodeSelector: {zone: b}\n"))
 	// A liveness probe that always fails: restarts.
@@ -283,6 +293,18 @@ func TestClusterPods(t *testing.T) {
 		cs := p.Status.ContainerStatuses[0]
 		return cs.RestartCount >= 2 && cs.LastTerminationState.Terminated != nil, fmt.Sprintf("restartCount %d", cs.RestartCount)
 	})
+
+	// Status is written only on change: node b's web pods, Running and
+	// untouched since, were not patched again through the resyncs.
+	if d := time.Since(steadySince); d < 12*time.Second {
+		time.Sleep(12*time.Second - d) // more than one 10 s resync
+	}
+	for _, p := range r.pods("app=web") {
+		if rv, ok := steady[p.Name]; ok && p.ResourceVersion != rv {
+			t.Errorf("pod %s changed (resourceVersion %s → %s) while nothing happened to it: %+v", p.Name, rv, p.ResourceVersion, p.Status)
+		}
+	}
+	t.Logf("%d pods unchanged for %v", len(steady), time.Since(steadySince).Round(time.Second))
 
 	// An agent restart re-adopts its pods from the API server: the same
 	// containers keep running, none is re-created.
