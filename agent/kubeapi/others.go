@@ -210,7 +210,19 @@ func serveNode(n *v1.Node) *v1.Node {
 	return n
 }
 
+// noWatch refuses a watch of a resource that does not serve one.
+func noWatch(w http.ResponseWriter, r *http.Request, resource string) bool {
+	if !isWatch(r) {
+		return false
+	}
+	writeError(w, apierrors.NewMethodNotSupported(v1.Resource(resource), "watch"))
+	return true
+}
+
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	if noWatch(w, r, "nodes") {
+		return
+	}
 	f, err := negotiate(r)
 	if err != nil {
 		writeError(w, err)
@@ -345,6 +357,9 @@ func (s *Server) namespaces(r *http.Request) ([]v1.Namespace, error) {
 }
 
 func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
+	if noWatch(w, r, "namespaces") {
+		return
+	}
 	f, err := negotiate(r)
 	if err != nil {
 		writeError(w, err)

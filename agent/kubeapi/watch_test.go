@@ -3,6 +3,7 @@ package kubeapi
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,5 +116,41 @@ func TestFieldSelector(t *testing.T) {
 	decode(t, resp, &st)
 	if resp.StatusCode != 400 || st.Message != "field label not supported: spec.bogus" {
 		t.Fatalf("unknown field: %d %q", resp.StatusCode, st.Message)
+	}
+}
+
+// TestEventWatchFromListVersion: the local API's event watch starts with
+// every event; from a list's version, those the list had are dropped.
+func TestEventWatchFromListVersion(t *testing.T) {
+	b, srv, _ := newTestServer(t)
+	b.SetPod(testPod("web", nil))
+	old := v1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web.1"}, Reason: "Pulled",
+		InvolvedObject: v1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"}, Count: 1}
+	b.SetEvents("default", "web", []v1.Event{old})
+	var list v1.EventList
+	decode(t, do(t, srv, "GET", "/api/v1/namespaces/default/events", ""), &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("list %+v", list.Items)
+	}
+	resp := newWatchReader(do(t, srv, "GET", "/api/v1/namespaces/default/events?watch=true&resourceVersion="+list.ResourceVersion, tableAccept))
+	// The watcher is subscribed once the stream has started: wait for it.
+	for i := 0; b.EventWatchers() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.AddEvent(v1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web.2"}, Reason: "Started",
+		InvolvedObject: v1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"}, Count: 1})
+	ev := resp.next(t, 1)[0]
+	var tbl metav1.Table
+	decodeRaw(t, ev.Object, &tbl)
+	if ev.Type != "ADDED" || len(tbl.Rows) != 1 || tbl.Rows[0].Cells[2] != "Started" {
+		t.Fatalf("first event after the list: %s %s, want the new Started event only", ev.Type, ev.Object)
+	}
+}
+
+func TestNodeWatchNotSupported(t *testing.T) {
+	_, srv, _ := newTestServer(t)
+	resp := do(t, srv, "GET", "/api/v1/nodes?watch=true", "")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("node watch: %d, want 405", resp.StatusCode)
 	}
 }

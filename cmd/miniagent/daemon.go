@@ -263,8 +263,8 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err := <-serverErr; err != nil {
 		return err
 	}
-	if err := <-kubeAPIErr; err != nil && ctx.Err() == nil {
-		return err
+	if err := <-kubeAPIErr; err != nil {
+		return err // it stopped the daemon
 	}
 	log.Info("miniagent stopped; pods keep running")
 	return runErr

@@ -1,8 +1,9 @@
 // Module tools/k8s builds the Kubernetes control plane that the cluster-mode
 // end-to-end tests run against (kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubectl, etcd), from the Go module proxy; see
-// scripts/build-control-plane.sh. It is separate from the main module so that
-// miniagent's own dependencies stay small.
+// scripts/build-control-plane.sh. It also generates agent/kubeapi's OpenAPI
+// document from Kubernetes' definitions (kubeapi-openapi). It is separate
+// from the main module so that miniagent's own dependencies stay small.
 module github.com/miniagent/miniagent/tools/k8s
 
 go 1.26.0
