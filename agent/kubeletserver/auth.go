@@ -3,6 +3,7 @@ package kubeletserver
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,23 +40,25 @@ type User struct {
 var errNoCredentials = errors.New("no credentials")
 
 // authenticator identifies a request's user by its client certificate
-// (verified by the TLS handshake against --client-ca-file) or its bearer
-// token (a TokenReview).
+// (verified against --client-ca-file) or its bearer token (a
+// TokenReview), the first that works, as kubelet's union of both.
 type authenticator struct {
-	tokens authenticationclient.TokenReviewInterface // nil: tokens are not accepted
-	cache  *ttlCache[*User]                          // token hash -> user (nil user: not authenticated)
-	ttl    time.Duration
+	clientCAs *x509.CertPool                            // nil: certificates are not accepted
+	tokens    authenticationclient.TokenReviewInterface // nil: tokens are not accepted
+	cache     *ttlCache[*User]                          // token hash -> user (nil user: not authenticated)
+	ttl       time.Duration
+	clock     clock.PassiveClock
 }
 
-func newAuthenticator(tokens authenticationclient.TokenReviewInterface, c clock.PassiveClock, ttl time.Duration) *authenticator {
-	return &authenticator{tokens: tokens, cache: newTTLCache[*User](c, cacheEntries), ttl: ttl}
+func newAuthenticator(clientCAs *x509.CertPool, tokens authenticationclient.TokenReviewInterface, c clock.PassiveClock, ttl time.Duration) *authenticator {
+	return &authenticator{clientCAs: clientCAs, tokens: tokens, cache: newTTLCache[*User](c, cacheEntries), ttl: ttl, clock: c}
 }
 
 // authenticate returns the request's user; (nil, nil) when its
 // credentials are not accepted, errNoCredentials when it has none, another
 // error when the apiserver could not be asked.
 func (a *authenticator) authenticate(r *http.Request) (*User, error) {
-	if u, ok := certUser(r); ok {
+	if u, ok := certUser(r, a.clientCAs, a.clock.Now()); ok {
 		return u, nil
 	}
 	token, ok := bearerToken(r.Header.Get("Authorization"))
@@ -81,14 +84,22 @@ func (a *authenticator) authenticate(r *http.Request) (*User, error) {
 	return u, nil
 }
 
-// certUser is the user of a verified client certificate: CN the name,
-// O the groups, as kube-apiserver and kubelet read them.
-func certUser(r *http.Request) (*User, bool) {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+// certUser is the user of a client certificate that verifies against
+// roots for client authentication at now: CN the name, O the groups, as
+// kube-apiserver and kubelet read them. (The TLS handshake only requests
+// the certificate, so one that does not verify ends in 401 or a token,
+// as with kubelet, not in a failed handshake.)
+func certUser(r *http.Request, roots *x509.CertPool, now time.Time) (*User, bool) {
+	if roots == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil, false
 	}
-	c := r.TLS.VerifiedChains[0][0]
-	if c.Subject.CommonName == "" {
+	c := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, ic := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(ic)
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil || c.Subject.CommonName == "" {
 		return nil, false
 	}
 	return &User{Name: c.Subject.CommonName, Groups: append([]string(nil), c.Subject.Organization...)}, true

@@ -122,12 +122,20 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("client certificate with a bad token: %d, want 200", code)
 	}
 
-	// One from another CA fails the handshake.
+	// One of another CA is not a user (401), as with kubelet; a token
+	// beside it still counts.
 	otherPEM, otherKey := newTestCA(t).client(t, "kube-apiserver-kubelet-client")
-	req, _ := http.NewRequest("GET", url, nil)
-	if resp, err := ts.httpClient(t, otherPEM, otherKey).Do(req); err == nil {
-		resp.Body.Close()
-		t.Errorf("certificate of another CA: %s, want a TLS error", resp.Status)
+	other := ts.httpClient(t, otherPEM, otherKey)
+	if code, _ := get(t, other, "GET", url, ""); code != http.StatusUnauthorized {
+		t.Errorf("certificate of another CA: %d, want 401", code)
+	}
+	if code, _ := get(t, other, "GET", url, "good"); code != http.StatusOK {
+		t.Errorf("certificate of another CA with a valid token: %d, want 200", code)
+	}
+	// An expired one neither.
+	ts.clock.Step(2 * time.Hour)
+	if code, _ := get(t, withCert, "GET", url, ""); code != http.StatusUnauthorized {
+		t.Errorf("expired certificate: %d, want 401", code)
 	}
 }
 
@@ -223,5 +231,14 @@ func TestTTLCache(t *testing.T) {
 	}
 	if v, ok := c.get("e"); !ok || v != 5 {
 		t.Errorf("newest entry missing: %d %v", v, ok)
+	}
+}
+
+func TestNoClientCA(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.TLS.ClientCAFile = "" })
+	ts.rv.allow = func(authorizationv1.SubjectAccessReviewSpec) bool { return true }
+	c, k := ts.ca.client(t, "admin")
+	if code, _ := get(t, ts.httpClient(t, c, k), "GET", ts.srv.URL+"/healthz", ""); code != http.StatusUnauthorized {
+		t.Errorf("client certificate without --client-ca-file: %d, want 401", code)
 	}
 }

@@ -3,6 +3,7 @@ package kubeletserver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,14 +105,21 @@ func New(o Options) (*Server, error) {
 	def(&o.TokenCacheTTL, DefaultTokenCacheTTL)
 	def(&o.AllowedTTL, DefaultAllowedTTL)
 	def(&o.DeniedTTL, DefaultDeniedTTL)
-	if o.TLS.CertFile != "" || o.TLS.KeyFile != "" || o.TLS.ClientCAFile != "" {
-		if _, err := tlsConfig(o.TLS, o.CertIPs, o.CertNames, o.Clock.Now()); err != nil {
+	if o.TLS.CertFile != "" || o.TLS.KeyFile != "" {
+		if _, err := servingCertificate(o.TLS, o.CertIPs, o.CertNames, o.Clock.Now()); err != nil {
+			return nil, err
+		}
+	}
+	var roots *x509.CertPool
+	if o.TLS.ClientCAFile != "" {
+		var err error
+		if roots, err = clientCAs(o.TLS.ClientCAFile); err != nil {
 			return nil, err
 		}
 	}
 	s := &Server{
 		o:       o,
-		authn:   newAuthenticator(o.Client.AuthenticationV1().TokenReviews(), o.Clock, o.TokenCacheTTL),
+		authn:   newAuthenticator(roots, o.Client.AuthenticationV1().TokenReviews(), o.Clock, o.TokenCacheTTL),
 		authz:   newAuthorizer(o.Client.AuthorizationV1().SubjectAccessReviews(), o.Clock, o.AllowedTTL, o.DeniedTTL),
 		mux:     http.NewServeMux(),
 		streams: api.NewStreamHandlers(o.Backend, o.Log),

@@ -28,9 +28,9 @@ func SelfSignedPaths(certDir string) (certFile, keyFile string) {
 }
 
 // tlsConfig is the server's TLS configuration: TLS 1.2 or later, HTTP/1.1
-// (the streaming upgrades need it), client certificates verified against
-// the client CA when one is given. hosts are the names and addresses the
-// self-signed certificate must cover.
+// (the streaming upgrades need it), client certificates requested when a
+// client CA is given (the authenticator verifies them). ips and dnsNames
+// are what the self-signed certificate must cover.
 func tlsConfig(f TLSFiles, ips []net.IP, dnsNames []string, now time.Time) (*tls.Config, error) {
 	crt, err := servingCertificate(f, ips, dnsNames, now)
 	if err != nil {
@@ -38,13 +38,22 @@ func tlsConfig(f TLSFiles, ips []net.IP, dnsNames []string, now time.Time) (*tls
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{crt}, NextProtos: []string{"http/1.1"}}
 	if f.ClientCAFile != "" {
-		pool, err := cert.NewPool(f.ClientCAFile)
+		pool, err := clientCAs(f.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--client-ca-file %s: %w", f.ClientCAFile, err)
+			return nil, err
 		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequestClientCert
 	}
 	return cfg, nil
+}
+
+// clientCAs reads --client-ca-file.
+func clientCAs(file string) (*x509.CertPool, error) {
+	pool, err := cert.NewPool(file)
+	if err != nil {
+		return nil, fmt.Errorf("--client-ca-file %s: %w", file, err)
+	}
+	return pool, nil
 }
 
 // servingCertificate loads --tls-cert-file and --tls-private-key-file, or
