@@ -20,19 +20,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 )
 
-// probeHTTP GETs the probe's URL from the pod's network namespace. 200–399
-// is success; a redirect to another host is not followed and counts as
-// success with a warning; anything else, and any transport error, fails.
-//
-// It does what the kubelet's http.Client (DisableKeepAlives, no
-// compression, Timeout = timeoutSeconds, same-host redirects only) does on
-// the wire, without an http.Transport: one new connection per request,
-// written with Request.Write ("Connection: close") and read with
-// ReadResponse. timeout bounds the whole probe, redirects included.
-func probeHTTP(ctx context.Context, nsPath, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
-	return probeHTTPWith(ctx, nsPath, nil, host, port, a, timeout)
-}
-
 // preparedGet is a probe's first request, built once: the request and its
 // bytes on the wire. Every run of the probe sends the same request.
 type preparedGet struct {
@@ -61,10 +48,19 @@ func prepareGet(host string, port int, a *v1.HTTPGetAction) *preparedGet {
 	return pg
 }
 
-// probeHTTPWith is probeHTTP with the request taken from *cache when it
-// was prepared for the same host and port, and prepared there otherwise
-// (cache nil: no caching).
-func probeHTTPWith(ctx context.Context, nsPath string, cache **preparedGet, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
+// probeHTTP GETs the probe's URL from the pod's network namespace. 200–399
+// is success; a redirect to another host is not followed and counts as
+// success with a warning; anything else, and any transport error, fails.
+//
+// It does what the kubelet's http.Client (DisableKeepAlives, no
+// compression, Timeout = timeoutSeconds, same-host redirects only) does on
+// the wire, without an http.Transport: one new connection per request,
+// written with Request.Write ("Connection: close") and read with
+// ReadResponse. timeout bounds the whole probe, redirects included.
+//
+// The request is taken from *cache when it was prepared for the same host
+// and port, and prepared there otherwise (cache nil: no caching).
+func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
 	var pg *preparedGet
 	if cache != nil {
 		pg = *cache

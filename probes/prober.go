@@ -80,7 +80,7 @@ func (h *handlers) probe(ctx context.Context, kind ProbeType, t *Target, p *v1.P
 		if err != nil {
 			return 0, "", err
 		}
-		return probeHTTPWith(ctx, t.NetNSPath, h.preparedFor(p), defaultHost(p.HTTPGet.Host, t.PodIP), port, p.HTTPGet, timeout)
+		return probeHTTP(ctx, t.NetNSPath, h.preparedFor(p), defaultHost(p.HTTPGet.Host, t.PodIP), port, p.HTTPGet, timeout)
 	case p.TCPSocket != nil:
 		port, err := resolvePort(p.TCPSocket.Port, c)
 		if err != nil {
