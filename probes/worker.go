@@ -67,12 +67,22 @@ func (w *worker) run() {
 	clk := w.m.clock
 	w.due = w.m.firstDue(w, clk.Now())
 	if wait := w.due.Sub(clk.Now()); wait > 0 {
+		// A trigger (the startup probe succeeded) ends the start jitter's
+		// wait once initialDelaySeconds have passed: readiness runs at once.
 		t := clk.NewTimer(wait)
-		select {
-		case <-w.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
+		for waiting := true; waiting; {
+			select {
+			case <-w.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+				waiting = false
+			case <-w.trigger:
+				if now := clk.Now(); !now.Before(w.firstProbeAt()) {
+					t.Stop()
+					w.due, waiting = now, false
+				}
+			}
 		}
 	}
 	select { // a trigger from before the first probe is moot
