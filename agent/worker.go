@@ -1,8 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -37,11 +37,13 @@ type podWorker struct {
 	desired *v1.Pod
 
 	// Owned by the worker's goroutine once it runs.
-	rec            *podRecord
-	needReconcile  bool            // the runtime state of the instances is to be read
-	probing        map[string]bool // instance IDs registered with the prober
-	synced         bool            // a sync ran (metrics: create, then update or sync)
-	lastCheckpoint []byte
+	rec           *podRecord
+	needReconcile bool            // the runtime state of the instances is to be read
+	probing       map[string]bool // instance IDs registered with the prober
+	synced        bool            // a sync ran (metrics: create, then update or sync)
+	// lastCheckpoint is the SHA-256 of the record last written: keeping
+	// the bytes themselves cost ~20 KiB a pod.
+	lastCheckpoint [sha256.Size]byte
 
 	snap atomic.Pointer[podSnapshot]
 }
@@ -309,7 +311,8 @@ func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, re
 // checkpoint writes the record when it changed since the last write.
 func (w *podWorker) checkpoint() {
 	data, err := json.Marshal(w.rec)
-	if err == nil && bytes.Equal(data, w.lastCheckpoint) {
+	sum := sha256.Sum256(data)
+	if err == nil && sum == w.lastCheckpoint {
 		return
 	}
 	if err == nil {
@@ -319,7 +322,7 @@ func (w *podWorker) checkpoint() {
 		w.a.log.Error("checkpoint pod", "pod", podFullName(w.rec.Pod), "err", err)
 		return
 	}
-	w.lastCheckpoint = data
+	w.lastCheckpoint = sum
 }
 
 // gracePeriod is the pod's termination grace period, or override if set.

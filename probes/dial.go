@@ -29,7 +29,7 @@ func dial(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 		port = uint64(port64)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return dialRaw(ctx, nsPath, ip, int(port))
+		return dialIn(ctx, nsPath, ip, int(port))
 	}
 	// A name: resolved here, its addresses tried one by one.
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -38,7 +38,7 @@ func dial(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 	}
 	firstErr := error(&net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "no suitable address found", Addr: host}})
 	for i, ip := range ips {
-		c, err := dialRaw(ctx, nsPath, ip, int(port))
+		c, err := dialIn(ctx, nsPath, ip, int(port))
 		if err == nil {
 			return c, nil
 		}
@@ -50,4 +50,14 @@ func dial(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
 		}
 	}
 	return nil, firstErr
+}
+
+// dialIn is dialRaw, once more if it failed through a held namespace file
+// that turned out to be stale (the path names another namespace now).
+func dialIn(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
+	c, err := dialRaw(ctx, nsPath, ip, port)
+	if err != nil && nsPath != "" && ctx.Err() == nil && netns.stale(nsPath) {
+		return dialRaw(ctx, nsPath, ip, port)
+	}
+	return c, err
 }

@@ -20,6 +20,34 @@ import (
 	v1 "k8s.io/api/core/v1"
 )
 
+// preparedGet is a probe's first request, built once: the request and its
+// bytes on the wire. Every run of the probe sends the same request.
+type preparedGet struct {
+	host string
+	port int
+	req  *http.Request // its context is not used: roundTrip is given one
+	wire []byte
+	err  error // the request could not be built: the probe errs
+	bad  error // its header is invalid: the probe fails with this
+}
+
+func prepareGet(host string, port int, a *v1.HTTPGetAction) *preparedGet {
+	pg := &preparedGet{host: host, port: port}
+	pg.req, pg.err = newHTTPRequest(context.Background(), host, port, a)
+	if pg.err != nil {
+		return pg
+	}
+	if err := validHeader(pg.req.Header); err != nil {
+		pg.bad = (&url.Error{Op: "Get", URL: pg.req.URL.String(), Err: err})
+		return pg
+	}
+	var wire bytes.Buffer
+	if pg.req.Write(&wire) == nil { // else roundTrip writes it and fails as before
+		pg.wire = wire.Bytes()
+	}
+	return pg
+}
+
 // probeHTTP GETs the probe's URL from the pod's network namespace. 200–399
 // is success; a redirect to another host is not followed and counts as
 // success with a warning; anything else, and any transport error, fails.
@@ -29,18 +57,31 @@ import (
 // the wire, without an http.Transport: one new connection per request,
 // written with Request.Write ("Connection: close") and read with
 // ReadResponse. timeout bounds the whole probe, redirects included.
-func probeHTTP(ctx context.Context, nsPath, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
-	req, err := newHTTPRequest(ctx, host, port, a)
-	if err != nil {
-		return 0, "", err
+//
+// The request is taken from *cache when it was prepared for the same host
+// and port, and prepared there otherwise (cache nil: no caching).
+func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host string, port int, a *v1.HTTPGetAction, timeout time.Duration) (outcome, string, error) {
+	var pg *preparedGet
+	if cache != nil {
+		pg = *cache
 	}
-	if err := validHeader(req.Header); err != nil {
-		return outcomeFailure, (&url.Error{Op: "Get", URL: req.URL.String(), Err: err}).Error(), nil
+	if pg == nil || pg.host != host || pg.port != port {
+		pg = prepareGet(host, port, a)
+		if cache != nil {
+			*cache = pg
+		}
 	}
+	if pg.err != nil {
+		return 0, "", pg.err
+	}
+	if pg.bad != nil {
+		return outcomeFailure, pg.bad.Error(), nil
+	}
+	req := pg.req.WithContext(ctx)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	res, body, err := getFollowingRedirects(tctx, nsPath, req)
+	res, body, err := getFollowingRedirects(tctx, nsPath, req, pg.wire)
 	if err != nil {
 		return outcomeFailure, err.Error(), nil // timeouts and refused connections are failures
 	}
@@ -69,11 +110,15 @@ type response struct {
 // getFollowingRedirects sends req and follows redirects the way http.Client
 // does for a GET with sameHostRedirects as its CheckRedirect. Errors are
 // *url.Error, worded like the client's.
-func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request) (response, []byte, error) {
+//
+// wire, if not nil, is req on the wire (prepared once); redirects are
+// written out anew.
+func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
 	reqs := []*http.Request{}
 	for {
 		reqs = append(reqs, req)
-		res, body, err := roundTrip(ctx, nsPath, req)
+		res, body, err := roundTrip(ctx, nsPath, req, wire)
+		wire = nil
 		if err != nil {
 			if timedOut(ctx, err) {
 				var op *net.OpError
@@ -114,9 +159,10 @@ func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request
 	}
 }
 
-// roundTrip sends req over a new connection made in the namespace at nsPath
-// and reads the response head and up to maxOutput bytes of its body.
-func roundTrip(ctx context.Context, nsPath string, req *http.Request) (response, []byte, error) {
+// roundTrip sends req (as wire, if not nil) over a new connection made in
+// the namespace at nsPath and reads the response head and up to maxOutput
+// bytes of its body.
+func roundTrip(ctx context.Context, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
 	conn, err := dial(ctx, nsPath, "tcp", hostPort(req.URL))
 	if err != nil {
 		return response{}, nil, err
@@ -135,11 +181,14 @@ func roundTrip(ctx context.Context, nsPath string, req *http.Request) (response,
 		}
 		conn = tc
 	}
-	var wire bytes.Buffer
-	if err := req.Write(&wire); err != nil {
-		return response{}, nil, err
+	if wire == nil {
+		var b bytes.Buffer
+		if err := req.Write(&b); err != nil {
+			return response{}, nil, err
+		}
+		wire = b.Bytes()
 	}
-	if _, err := conn.Write(wire.Bytes()); err != nil {
+	if _, err := conn.Write(wire); err != nil {
 		return response{}, nil, err
 	}
 	br := readerPool.Get().(*bufio.Reader)

@@ -57,6 +57,27 @@ func TestReadinessRunsRightAfterStartup(t *testing.T) {
 	waitFor(t, time.Second, "two onChange calls", func() bool { _, _, ch := rec.snapshot(); return len(ch) == 2 })
 }
 
+// Within a period of the Manager's start the readiness worker waits out
+// its start jitter; the startup probe's success ends that wait.
+func TestReadinessAfterStartupDuringStartJitter(t *testing.T) {
+	m, p, _, _ := runningManager(t)
+	m.start = t0                           // just started: the start jitter applies
+	m.rand = func() float64 { return 0.9 } // 9 s of a 10 s period
+	c := &v1.Container{Name: "web",
+		StartupProbe:   execProbe(v1.Probe{PeriodSeconds: 1}),
+		ReadinessProbe: execProbe(v1.Probe{PeriodSeconds: 10}),
+	}
+	m.AddContainer(target("c1", "p1", c))
+	// The startup worker's own jitter is 0.9 s: step past it only.
+	fc := m.clock.(*clocktesting.FakeClock)
+	waitFor(t, 2*time.Second, "timers armed", func() bool { return fc.HasWaiters() })
+	fc.Step(950 * time.Millisecond)
+	waitFor(t, 2*time.Second, "ready before the readiness jitter ends", func() bool { return m.Ready("c1") })
+	if p.count(Readiness) != 1 {
+		t.Errorf("readiness probes = %d, want 1", p.count(Readiness))
+	}
+}
+
 func TestWorkerTicksAndHolds(t *testing.T) {
 	m, p, rec, clk := runningManager(t)
 	p.set(Liveness, fail)

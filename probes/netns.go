@@ -77,17 +77,16 @@ func (p *nsFiles) release(path string) {
 }
 
 // open returns the namespace file at path and whether the caller must close
-// it. A held path's file is reused as long as the path still names the same
-// namespace (a path can be unmounted and reused).
+// it. A held path's file is opened once and reused without looking at the
+// path again (a stat of it cost a tenth of an HTTP probe); should the path
+// come to name another namespace (unmounted, another one mounted there),
+// the dial that fails there calls stale, which drops the file, and
+// retries (see dial).
 func (p *nsFiles) open(path string) (f *os.File, owned bool, err error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nil, false, fmt.Errorf("open network namespace: %w", &os.PathError{Op: "stat", Path: path, Err: err})
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.held[path]
-	if h != nil && h.f != nil && h.dev == st.Dev && h.ino == st.Ino {
+	if h != nil && h.f != nil {
 		return h.f, false, nil
 	}
 	f, err = os.Open(path)
@@ -102,11 +101,25 @@ func (p *nsFiles) open(path string) (f *os.File, owned bool, err error) {
 	if h == nil {
 		return f, true, nil
 	}
-	if h.f != nil {
-		h.f.Close()
-	}
 	h.f, h.dev, h.ino = f, fst.Dev, fst.Ino
 	return f, false, nil
+}
+
+// stale reports whether path is held with an open file that is no longer
+// the namespace the path names (or the path is gone), and if so drops the
+// file so that the next open follows the path.
+func (p *nsFiles) stale(path string) bool {
+	var st unix.Stat_t
+	serr := unix.Stat(path, &st)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.held[path]
+	if h == nil || h.f == nil || (serr == nil && h.dev == st.Dev && h.ino == st.Ino) {
+		return false
+	}
+	h.f.Close() // waits for a setns in flight (RawControl holds a reference)
+	h.f = nil
+	return true
 }
 
 // hostNS opens the agent's own network namespace once. It must first run on

@@ -54,3 +54,9 @@ func (o *observedProber) probe(ctx context.Context, kind ProbeType, t *Target, p
 	}
 	return out, output, err
 }
+
+func (o *observedProber) forget(p *v1.Probe) {
+	if f, ok := o.next.(forgetter); ok {
+		f.forget(p)
+	}
+}

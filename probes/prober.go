@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -29,6 +30,37 @@ const execCallSlack = 2 * time.Minute
 // from inside the pod's network namespace.
 type handlers struct {
 	exec Execer
+
+	mu   sync.Mutex
+	gets map[*v1.Probe]**preparedGet // each HTTP probe's prepared request
+}
+
+// forgetter is a prober that keeps state per probe (handlers: the HTTP
+// request); a worker tells it when its probe is gone.
+type forgetter interface {
+	forget(p *v1.Probe)
+}
+
+// preparedFor is where the prepared request of HTTP probe p is kept. Only
+// p's worker uses it.
+func (h *handlers) preparedFor(p *v1.Probe) **preparedGet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.gets[p]
+	if c == nil {
+		if h.gets == nil {
+			h.gets = map[*v1.Probe]**preparedGet{}
+		}
+		c = new(*preparedGet)
+		h.gets[p] = c
+	}
+	return c
+}
+
+func (h *handlers) forget(p *v1.Probe) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.gets, p)
 }
 
 func (h *handlers) probe(ctx context.Context, kind ProbeType, t *Target, p *v1.Probe) (outcome, string, error) {
@@ -48,7 +80,7 @@ func (h *handlers) probe(ctx context.Context, kind ProbeType, t *Target, p *v1.P
 		if err != nil {
 			return 0, "", err
 		}
-		return probeHTTP(ctx, t.NetNSPath, defaultHost(p.HTTPGet.Host, t.PodIP), port, p.HTTPGet, timeout)
+		return probeHTTP(ctx, t.NetNSPath, h.preparedFor(p), defaultHost(p.HTTPGet.Host, t.PodIP), port, p.HTTPGet, timeout)
 	case p.TCPSocket != nil:
 		port, err := resolvePort(p.TCPSocket.Port, c)
 		if err != nil {

@@ -2,67 +2,40 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // A network probe makes one short connection and talks on it from one
-// goroutine. Go's net package would register its socket with the runtime's
-// poller, park and wake the goroutine for the connect and each read, and
-// ask the kernel for both addresses; for a probe that costs about as much
-// CPU as the connection itself. rawConn drives a non-blocking socket with
-// plain system calls instead: a read or write is tried first and only an
-// EAGAIN waits, in ppoll(2) on this goroutine's thread. Errors read like the
-// net package's ("dial tcp ADDR: connect: connection refused",
-// "read tcp LOCAL->REMOTE: i/o timeout").
-
-// pollSlice bounds one ppoll wait so that a deadline moved by another
-// goroutine (a cancelled probe sets one in the past) is seen within it.
-const pollSlice = 50 * time.Millisecond
+// goroutine. Go's net package would also resolve and ask the kernel for
+// both addresses and go through its generic dialer; rawConn makes the
+// non-blocking socket itself and drives it with plain system calls, tried
+// first: only an EAGAIN waits, and that wait parks the goroutine on the
+// runtime's poller (the socket is an *os.File), as the net package's do.
+// (An earlier version waited in ppoll(2) on the goroutine's thread: cheap
+// for one probe after another, but a blocking system call per probe made
+// the runtime's sysmon retake processors and poll every 20 µs once
+// probes overlapped; at 250 probes a second that cost more CPU than the
+// probes.) Errors read like the net package's ("dial tcp ADDR: connect:
+// connection refused", "read tcp LOCAL->REMOTE: i/o timeout").
 
 // rawConn is a connected TCP socket. Like a net.Conn it may be used from
 // several goroutines (grpc-go reads, writes and closes from different
-// ones): Close shuts the socket down, which wakes a blocked Read or Write,
-// and the descriptor itself is closed when the last call using it returns,
-// so that no call ever touches a reused descriptor number.
+// ones): the *os.File it wraps makes Close wake blocked calls and closes
+// the descriptor only when the last call using it returned.
 type rawConn struct {
-	fd     int
+	f      *os.File
+	rc     syscall.RawConn
 	raddr  *net.TCPAddr
-	rd, wd atomic.Int64 // read and write deadlines, Unix ns; 0: none
-
-	mu      sync.Mutex
-	inUse   int  // calls using fd now
-	closing bool // Close was called
-}
-
-// acquire registers a call using fd; false once Close was called.
-func (c *rawConn) acquire() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return false
-	}
-	c.inUse++
-	return true
-}
-
-// release ends a call using fd, closing fd if it was the last one after a
-// Close. It reports whether Close was called meanwhile.
-func (c *rawConn) release() (closed bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.inUse--
-	if c.closing && c.inUse == 0 {
-		_ = unix.Close(c.fd)
-	}
-	return c.closing
+	closed atomic.Bool
 }
 
 // dialRaw connects to ip:port with a socket made in the network namespace
@@ -118,25 +91,18 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 		}
 		return nil, fail("", err)
 	}
-	c := &rawConn{fd: fd, raddr: raddr}
 	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
-	if dl, ok := ctx.Deadline(); ok {
-		c.wd.Store(dl.UnixNano())
+	c, err := newRawConn(fd, raddr)
+	if err != nil {
+		return nil, fail("", err)
 	}
 	err = unix.Connect(fd, sa)
 	for err == unix.EINTR {
 		err = unix.Connect(fd, sa)
 	}
 	if err == unix.EINPROGRESS {
-		err = c.wait(ctx, unix.POLLOUT, &c.wd)
-		if err == nil {
-			var soerr int
-			if soerr, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soerr != 0 {
-				err = unix.Errno(soerr)
-			}
-		}
+		err = c.awaitConnect(ctx)
 	}
-	c.wd.Store(0)
 	if err != nil {
 		c.Close()
 		if _, isErrno := err.(unix.Errno); isErrno {
@@ -147,34 +113,61 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 	return c, nil
 }
 
-// wait blocks in ppoll until the socket is ready for events, the deadline
-// in dl passes (os.ErrDeadlineExceeded) or ctx ends.
-func (c *rawConn) wait(ctx context.Context, events int16, dl *atomic.Int64) error {
-	fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
-	for {
-		slice := pollSlice
-		if d := dl.Load(); d != 0 {
-			left := time.Until(time.Unix(0, d))
-			if left <= 0 {
-				return os.ErrDeadlineExceeded
-			}
-			slice = min(slice, left)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		ts := unix.NsecToTimespec(slice.Nanoseconds())
-		n, err := unix.Ppoll(fds, &ts, nil)
-		if err == unix.EINTR {
-			continue
+// newRawConn wraps the non-blocking socket fd; the *os.File registers it
+// with the runtime's poller. On error fd is closed.
+func newRawConn(fd int, raddr *net.TCPAddr) (*rawConn, error) {
+	f := os.NewFile(uintptr(fd), "tcp")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &rawConn{f: f, rc: rc, raddr: raddr}, nil
+}
+
+// awaitConnect waits until a connect in progress ends, ctx's deadline
+// passes (os.ErrDeadlineExceeded) or ctx is cancelled (its error).
+func (c *rawConn) awaitConnect(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.f.SetWriteDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.f.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var soerr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		// RawConn.Write forgets readiness seen before it was called, and the
+		// connect may have finished since it started: ask the socket.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, 0)
+		for err == unix.EINTR {
+			n, err = unix.Poll(pfd, 0)
 		}
 		if err != nil {
-			return os.NewSyscallError("ppoll", err)
+			soerr = os.NewSyscallError("poll", err)
+			return true
 		}
-		if n > 0 {
-			return nil // ready, or an error the next call reports
+		if n == 0 || pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == 0 {
+			return false // still connecting: wait on the poller
 		}
+		n, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case err != nil:
+			soerr = err
+		case n == int(unix.EINPROGRESS) || n == int(unix.EALREADY) || n == int(unix.EINTR):
+			return false
+		case n != 0:
+			soerr = unix.Errno(n)
+		}
+		return true
+	})
+	_ = c.f.SetWriteDeadline(time.Time{})
+	if err != nil {
+		if ctx.Err() == context.Canceled {
+			return ctx.Err()
+		}
+		return err
 	}
+	return soerr
 }
 
 func (c *rawConn) opErr(op string, err error) error {
@@ -184,101 +177,90 @@ func (c *rawConn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.raddr, Err: err}
 }
 
-func (c *rawConn) Read(p []byte) (int, error) {
-	if !c.acquire() {
-		return 0, c.opErr("read", net.ErrClosed)
+// ioErr is the error of a read or write on the poller: net.ErrClosed once
+// Close was called, as the net package says.
+func (c *rawConn) ioErr(op string, err error) error {
+	if c.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		err = net.ErrClosed
 	}
-	n, err := c.read(p)
-	if c.release() && err != nil {
-		err = c.opErr("read", net.ErrClosed)
-	}
-	return n, err
+	return c.opErr(op, err)
 }
 
-func (c *rawConn) read(p []byte) (int, error) {
+func (c *rawConn) Read(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opErr("read", net.ErrClosed)
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
-		if d := c.rd.Load(); d != 0 && time.Now().UnixNano() >= d {
-			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+	var (
+		n    int
+		rerr error
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				return rerr != unix.EAGAIN
+			}
 		}
-		n, err := unix.Read(c.fd, p)
-		switch {
-		case err == nil && n == 0:
-			return 0, io.EOF
-		case err == nil:
-			return n, nil
-		case err == unix.EINTR:
-			continue
-		case err != unix.EAGAIN:
-			return 0, c.opErr("read", err)
-		}
-		if err := c.wait(context.Background(), unix.POLLIN, &c.rd); err != nil {
-			return 0, c.opErr("read", err)
-		}
+	})
+	switch {
+	case err != nil:
+		return 0, c.ioErr("read", err)
+	case rerr != nil:
+		return 0, c.opErr("read", rerr)
+	case n == 0:
+		return 0, io.EOF
 	}
+	return n, nil
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
-	if !c.acquire() {
+	if c.closed.Load() {
 		return 0, c.opErr("write", net.ErrClosed)
 	}
-	n, err := c.write(p)
-	if c.release() && err != nil {
-		err = c.opErr("write", net.ErrClosed)
-	}
-	return n, err
-}
-
-func (c *rawConn) write(p []byte) (int, error) {
 	done := 0
-	for done < len(p) {
-		if d := c.wd.Load(); d != 0 && time.Now().UnixNano() >= d {
-			return done, c.opErr("write", os.ErrDeadlineExceeded)
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		for done < len(p) {
+			// MSG_NOSIGNAL: a peer that went away is EPIPE, never SIGPIPE.
+			n, err := unix.SendmsgN(int(fd), p[done:], nil, nil, unix.MSG_NOSIGNAL)
+			switch {
+			case err == nil:
+				done += n
+			case err == unix.EINTR:
+			case err == unix.EAGAIN:
+				return false
+			default:
+				werr = err
+				return true
+			}
 		}
-		// MSG_NOSIGNAL: a peer that went away is EPIPE, never SIGPIPE.
-		n, err := unix.SendmsgN(c.fd, p[done:], nil, nil, unix.MSG_NOSIGNAL)
-		switch {
-		case err == nil:
-			done += n
-			continue
-		case err == unix.EINTR:
-			continue
-		case err != unix.EAGAIN:
-			return done, c.opErr("write", err)
-		}
-		if err := c.wait(context.Background(), unix.POLLOUT, &c.wd); err != nil {
-			return done, c.opErr("write", err)
-		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return done, c.ioErr("write", err)
+	case werr != nil:
+		return done, c.opErr("write", werr)
 	}
 	return done, nil
 }
 
-// Close closes the socket at once if no call uses it, else shuts it down
-// (waking those calls) and leaves the close to the last of them.
+// Close closes the socket: blocked calls end with net.ErrClosed, and the
+// descriptor is closed when the last of them returned.
 func (c *rawConn) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
+	if c.closed.Swap(true) {
 		return &net.OpError{Op: "close", Net: "tcp", Addr: c.raddr, Err: net.ErrClosed}
 	}
-	c.closing = true
-	if c.inUse > 0 {
-		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
-		return nil
-	}
-	return unix.Close(c.fd)
+	return c.f.Close()
 }
 
 // LocalAddr asks the kernel: only error messages need it.
 func (c *rawConn) LocalAddr() net.Addr {
-	if !c.acquire() {
-		return nil
-	}
-	defer c.release()
-	sa, err := unix.Getsockname(c.fd)
-	if err != nil {
+	var sa unix.Sockaddr
+	if c.rc.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil {
 		return nil
 	}
 	switch sa := sa.(type) {
@@ -292,18 +274,6 @@ func (c *rawConn) LocalAddr() net.Addr {
 
 func (c *rawConn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *rawConn) SetDeadline(t time.Time) error {
-	c.rd.Store(deadlineNS(t))
-	c.wd.Store(deadlineNS(t))
-	return nil
-}
-
-func (c *rawConn) SetReadDeadline(t time.Time) error  { c.rd.Store(deadlineNS(t)); return nil }
-func (c *rawConn) SetWriteDeadline(t time.Time) error { c.wd.Store(deadlineNS(t)); return nil }
-
-func deadlineNS(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func (c *rawConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
+func (c *rawConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }

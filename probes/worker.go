@@ -36,6 +36,9 @@ type worker struct {
 	lastResult result
 	resultRun  int
 	onHold     bool // a liveness/startup kill was requested; probe no more
+	// probedStarted: a probe ran with the startup probe passed (a trigger
+	// then asks for nothing new).
+	probedStarted bool
 }
 
 func newWorker(m *Manager, inst *instance, kind ProbeType, p *v1.Probe) *worker {
@@ -57,16 +60,29 @@ func (w *worker) stop() { w.cancel() }
 func (w *worker) run() {
 	defer close(w.done)
 	defer w.cancel()
+	if f, ok := w.m.prober.(forgetter); ok {
+		defer f.forget(w.spec)
+	}
 
 	clk := w.m.clock
 	w.due = w.m.firstDue(w, clk.Now())
 	if wait := w.due.Sub(clk.Now()); wait > 0 {
+		// A trigger (the startup probe succeeded) ends the start jitter's
+		// wait once initialDelaySeconds have passed: readiness runs at once.
 		t := clk.NewTimer(wait)
-		select {
-		case <-w.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
+		for waiting := true; waiting; {
+			select {
+			case <-w.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+				waiting = false
+			case <-w.trigger:
+				if now := clk.Now(); !now.Before(w.firstProbeAt()) {
+					t.Stop()
+					w.due, waiting = now, false
+				}
+			}
 		}
 	}
 	select { // a trigger from before the first probe is moot
@@ -82,6 +98,7 @@ func (w *worker) run() {
 	ticker := clk.NewTicker(period)
 	defer ticker.Stop()
 	for w.doProbe(w.ctx) {
+	wait:
 		select {
 		case <-w.ctx.Done():
 			return
@@ -92,6 +109,11 @@ func (w *worker) run() {
 			}
 			prevTick = w.due
 		case <-w.trigger:
+			if w.probedStarted {
+				// The startup probe's success came while this worker was
+				// already probing past it: nothing to catch up on.
+				goto wait
+			}
 			w.due = clk.Now()
 		}
 	}
@@ -128,6 +150,7 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	if w.m.clock.Now().Before(w.firstProbeAt()) {
 		return true
 	}
+	w.probedStarted = started
 
 	// The timeout of a probe counts from here, once it has its exec slot:
 	// time spent waiting for one is the agent's, not the container's.

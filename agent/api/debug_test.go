@@ -26,3 +26,15 @@ func TestDebugGoroutines(t *testing.T) {
 		t.Errorf("debug=x: %d, want 400", code)
 	}
 }
+
+func TestDebugPprof(t *testing.T) {
+	sock := start(t, apitest.New())
+	code, _, body := raw(t, sock, "GET", "/debug/pprof/heap?debug=1", "")
+	if code != http.StatusOK || !strings.HasPrefix(string(body), "heap profile: ") {
+		t.Errorf("GET /debug/pprof/heap?debug=1: %d %.80s", code, body)
+	}
+	code, _, body = raw(t, sock, "GET", "/debug/pprof/", "")
+	if code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Errorf("GET /debug/pprof/: %d %.80s", code, body)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	goruntime "runtime"
 	"text/tabwriter"
@@ -31,6 +32,9 @@ type options struct {
 	netWindow                  time.Duration // > 0: first a phase without exec probes
 	readyPeriod, livePeriod    int
 	keep                       bool
+	profileDir                 string // "": no profiles
+	prof                       *profiler
+	hc                         *http.Client // to the API socket, for /metrics
 }
 
 func main() {
@@ -50,6 +54,7 @@ func main() {
 	flag.IntVar(&o.livePeriod, "liveness-period", 10, "liveness probe periodSeconds")
 	flag.DurationVar(&o.netWindow, "net-window", 0, "first run a phase of this window with HTTP readiness probes only (0: skip), then the full phase")
 	flag.BoolVar(&o.keep, "keep", false, "leave the pods running")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write the daemon's CPU profile of each window and its heap and goroutine profiles at the window's end here")
 	flag.Parse()
 	if o.socket == "" || o.logFile == "" || o.pid == 0 {
 		fmt.Fprintln(os.Stderr, "benchprobes: --socket, --log and --pid are required")
@@ -63,6 +68,11 @@ func main() {
 
 func run(ctx context.Context, o options) error {
 	c := api.NewClient(o.socket)
+	var err error
+	o.hc = unixClient(o.socket)
+	if o.prof, err = newProfiler(o.socket, o.profileDir); err != nil {
+		return err
+	}
 	names := make([]string, o.pods)
 	for i := range names {
 		names[i] = fmt.Sprintf("bench-probe-%03d", i)
@@ -99,6 +109,9 @@ type phaseResult struct {
 	stats         []kindStats
 	periods       map[string]time.Duration
 	before, after podCounts
+	// counted is prober_probe_total's increase over the window, by probe
+	// type: runs with a result, known at any log level.
+	counted probeCounts
 }
 
 // runPhase applies the pods (livePeriod 0: without the exec liveness probe),
@@ -137,7 +150,27 @@ func runPhase(ctx context.Context, c *api.Client, o options, names []string, liv
 	if res.before, err = countPods(ctx, c, o.namespace, want); err != nil {
 		return res, err
 	}
+	phase := "full"
+	if livePeriod == 0 {
+		phase = "net"
+	}
+	cpuProf := o.prof.cpu(phase, max(int(window.Seconds())-1, 1))
+	counts0, err := scrapeProbeCounts(o.hc)
+	if err != nil {
+		return res, err
+	}
 	if res.use, err = measure(o.pid, o.containerdPID, o.ctrNamespace, window); err != nil {
+		return res, err
+	}
+	counts1, err := scrapeProbeCounts(o.hc)
+	if err != nil {
+		return res, err
+	}
+	res.counted = counts1.sub(counts0)
+	if err := <-cpuProf; err != nil {
+		return res, err
+	}
+	if err := o.prof.snapshot(phase); err != nil {
 		return res, err
 	}
 	if res.after, err = countPods(ctx, c, o.namespace, want); err != nil {
@@ -258,6 +291,12 @@ func report(o options, r phaseResult) {
 	fmt.Fprintf(w, "agent CPU (utime+stime)\t%.1f%% of one core (%.2fs in %.1fs)\n", 100*u.cpu/secs, u.cpu, secs)
 	fmt.Fprintf(w, "agent RSS\tmean %.1f MiB, max %.1f MiB\n", mib(u.rssMean), mib(u.rssMax))
 	fmt.Fprintf(w, "agent threads at end\t%d\n", u.agentThreadsAtEnd)
+	netRuns := r.counted["Readiness"] + r.counted["Startup"]
+	fmt.Fprintf(w, "probe runs (prober_probe_total)\treadiness %.0f, liveness %.0f, startup %.0f: %.1f/s\n",
+		r.counted["Readiness"], r.counted["Liveness"], r.counted["Startup"], (netRuns+r.counted["Liveness"])/secs)
+	if r.livePeriod == 0 && netRuns > 0 {
+		fmt.Fprintf(w, "agent CPU per network probe\t%.0f µs (all of the agent's CPU / runs)\n", 1e6*u.cpu/netRuns)
+	}
 	if o.containerdPID > 0 {
 		fmt.Fprintf(w, "containerd CPU (shared daemon)\t%.1f%% of one core, RSS %.1f MiB\n", 100*u.ctdCPU/secs, mib(u.ctdRSS))
 	}
