@@ -24,6 +24,10 @@ type Manager struct {
 	// execSlots holds a token per exec probe running; its capacity is the
 	// exec concurrency bound.
 	execSlots chan struct{}
+	// preparer readies a container's exec path before its first exec
+	// probe (nil: the Execer cannot); prepSlots bounds those at once.
+	preparer  ExecPreparer
+	prepSlots chan struct{}
 	stats     schedStats
 	// onWait, if set, is told how long each exec probe waited for its slot.
 	onWait func(time.Duration)
@@ -41,6 +45,10 @@ type instance struct {
 	// Guarded by Manager.mu.
 	started bool // startup probe succeeded, or there is none
 	ready   bool // readiness probe succeeded, or there is none
+	// prepared is closed once the exec path was readied (nil: no exec
+	// probe, or nothing to ready); cancelPrepare stops that early.
+	prepared      chan struct{}
+	cancelPrepare func()
 }
 
 // NewManager returns a Manager whose exec probes go through exec. events,
@@ -49,7 +57,9 @@ type instance struct {
 // Options, e.g. WithExecConcurrency, are optional.
 func NewManager(exec Execer, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
 	onChange func(podUID string), log *slog.Logger, opts ...Option) *Manager {
-	return newManager(&handlers{exec: exec}, clk, events, killer, onChange, log, opts...)
+	m := newManager(&handlers{exec: exec}, clk, events, killer, onChange, log, opts...)
+	m.preparer, _ = exec.(ExecPreparer)
+	return m
 }
 
 func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer LivenessHandler,
@@ -65,6 +75,7 @@ func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer Liv
 		prober: p, containers: map[string]*instance{},
 		start: clk.Now(), rand: rand.Float64,
 		execSlots: make(chan struct{}, DefaultExecConcurrency()),
+		prepSlots: make(chan struct{}, DefaultPrepareConcurrency()),
 	}
 	for _, o := range opts {
 		o(m)
@@ -99,12 +110,17 @@ func (m *Manager) AddContainer(t Target) {
 		}
 	}
 
+	if m.preparer != nil && hasExecProbe(inst.workers) {
+		inst.prepared = make(chan struct{})
+	}
+
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.containers[t.ContainerID]; ok {
 		return
 	}
 	m.containers[t.ContainerID] = inst
+	m.startPrepare(inst)
 	if inst.netnsPath != "" {
 		netns.hold(inst.netnsPath)
 	}
@@ -179,6 +195,9 @@ func (m *Manager) Ready(containerID string) bool {
 
 // stop stops the workers of an instance just taken out of Manager.containers.
 func (inst *instance) stop() {
+	if inst.cancelPrepare != nil {
+		inst.cancelPrepare()
+	}
 	for _, w := range inst.workers {
 		w.stop()
 	}

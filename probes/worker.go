@@ -151,6 +151,10 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 		return true
 	}
 	w.probedStarted = started
+	// The container's exec path is readied first, outside the exec slots.
+	if !w.waitPrepared(ctx) {
+		return false
+	}
 
 	// The timeout of a probe counts from here, once it has its exec slot:
 	// time spent waiting for one is the agent's, not the container's.

@@ -327,6 +327,11 @@ type Runtime interface {
 	// Exec runs cmd in the running container, collecting up to maxOutput bytes of
 	// output. Past timeout the process is killed and ErrExecTimeout returned.
 	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration, maxOutput int) (ExecResult, error)
+	// PrepareExec gets the container's exec path ready ahead of its first
+	// Exec (the containerd runtime starts the container's exec server),
+	// waiting for a preparation already under way. It is an optimisation:
+	// Exec works without it, and an error only means Exec will fall back.
+	PrepareExec(ctx context.Context, id string) error
 
 	// ExecStream runs cmd in the running container with the container's
 	// environment, user and working directory, connected to streams, and

@@ -135,6 +135,11 @@ func (r *instrumented) Exec(ctx context.Context, id string, cmd []string, timeou
 	return res, err
 }
 
+// PrepareExec is passed through uncounted: kubelet has no such operation.
+func (r *instrumented) PrepareExec(ctx context.Context, id string) error {
+	return r.next.PrepareExec(ctx, id)
+}
+
 // Events counts the subscription, not the events.
 func (r *instrumented) Events(ctx context.Context) <-chan runtime.Event {
 	start := r.clock.Now()

@@ -54,7 +54,7 @@ func (r *Runtime) fastExec(ctx context.Context, id string, cmd []string, timeout
 	if err != nil {
 		return runtime.ExecResult{}, "", fmt.Errorf("exec in container %q: %w", id, err)
 	}
-	srv, reason, err := r.execServerFor(ctx, id)
+	srv, reason, err := r.execServerFor(ctx, id, false)
 	if srv == nil {
 		return runtime.ExecResult{}, reason, err
 	}

@@ -379,3 +379,33 @@ func TestExecServerBusyFallsBack(t *testing.T) {
 		t.Fatalf("busy fallbacks %v -> %v, want one more", before, got)
 	}
 }
+
+// PrepareExec starts the container's server, concurrent calls wait for the
+// same start, and the first Exec then uses it: no fallback, no new server.
+func TestPrepareExecStartsServer(t *testing.T) {
+	needE2E(t)
+	p := newPod(t, false)
+	spec := p.spec("sleep", "100000")
+	p.start(spec)
+	ctx := context.Background()
+	before := fallbacks(rt)
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() { errs <- rt.PrepareExec(ctx, spec.ID) }()
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("PrepareExec: %v", err)
+		}
+	}
+	pid := rt.execServerPid(spec.ID)
+	if pid == 0 {
+		t.Fatal("no exec server after PrepareExec")
+	}
+	if res, err := rt.Exec(ctx, spec.ID, []string{"true"}, 5*time.Second, 10); err != nil || res.ExitCode != 0 {
+		t.Fatalf("exec after PrepareExec: %+v %v", res, err)
+	}
+	if got := rt.execServerPid(spec.ID); got != pid || fallbacks(rt) != before {
+		t.Fatalf("server %d -> %d, fallbacks %v -> %v: want the prepared server, no fallback", pid, got, before, fallbacks(rt))
+	}
+}

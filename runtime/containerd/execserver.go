@@ -68,9 +68,19 @@ type execServer struct {
 	once    sync.Once
 }
 
+// PrepareExec starts the container's exec server if it has none (and one
+// can be used), waiting for a start already under way, so that its first
+// Exec finds it running. An error means Exec will use runc exec.
+func (r *Runtime) PrepareExec(ctx context.Context, id string) error {
+	ctx = r.ns(ctx)
+	_, _, err := r.execServerFor(ctx, id, true)
+	return err
+}
+
 // execServerFor returns the container's running server, starting one if
-// there is none; or nil and the reason to use runc exec.
-func (r *Runtime) execServerFor(ctx context.Context, id string) (*execServer, string, error) {
+// there is none; or nil and the reason to use runc exec. Unless wait is
+// set, a server being started or dropped by another call is FallbackBusy.
+func (r *Runtime) execServerFor(ctx context.Context, id string, wait bool) (*execServer, string, error) {
 	r.execMu.Lock()
 	e := r.execs[id]
 	if e == nil {
@@ -78,7 +88,9 @@ func (r *Runtime) execServerFor(ctx context.Context, id string) (*execServer, st
 		r.execs[id] = e
 	}
 	r.execMu.Unlock()
-	if !e.mu.TryLock() {
+	if wait {
+		e.mu.Lock()
+	} else if !e.mu.TryLock() {
 		return nil, FallbackBusy, nil // its server is being started or dropped
 	}
 	defer e.mu.Unlock()

@@ -324,6 +324,14 @@ func (r *Runtime) execTargetLocked(id string) error {
 	return nil
 }
 
+// PrepareExec checks that the container runs; the fake has no exec path
+// to get ready.
+func (r *Runtime) PrepareExec(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.execTargetLocked(id)
+}
+
 // Exec runs the OnExec handler for a running container (without locks held)
 // and truncates its output to maxOutput bytes (0 = no limit).
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration, maxOutput int) (runtime.ExecResult, error) {
