@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/miniagent/miniagent/agent"
@@ -45,8 +48,9 @@ func checkClusterFlags(fs *pflag.FlagSet, f daemonFlags) error {
 	return nil
 }
 
-// clusterNode builds the cluster-mode Node keeper, or nil without --kubeconfig.
-func clusterNode(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*cluster.Node, error) {
+// clusterNode builds the cluster-mode parts (Node and Lease, events,
+// mirror pods), or nil without --kubeconfig.
+func clusterNode(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*clusterMode, error) {
 	c := f.cluster
 	if c.kubeconfig == "" {
 		return nil, nil
@@ -63,10 +67,70 @@ func clusterNode(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
 	}
-	return cluster.New(cluster.Options{
+	// Events get their own client and rate limit, kubelet's --event-qps
+	// and --event-burst defaults.
+	evCfg := rest.CopyConfig(cfg)
+	evCfg.QPS, evCfg.Burst = 50, 100
+	evClient, err := kubernetes.NewForConfig(evCfg)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
+	}
+	m := &clusterMode{log: log}
+	m.node, err = cluster.New(cluster.Options{
 		Client: client, Local: a, NodeName: a.NodeName(), NodeIP: ip, RegisterNode: c.registerNode,
 		Labels: f.nodeLabels, Taints: taints,
 		StatusUpdateFrequency: c.statusUpdate, StatusReportFrequency: c.statusReport,
 		LeaseDurationSeconds: c.leaseDurationSeconds, Port: c.port, Log: log,
+		Events: lazyNodeEvents{m},
 	})
+	if err != nil {
+		return nil, err
+	}
+	if m.mirrors, err = cluster.NewMirrors(cluster.MirrorOptions{
+		Client: client, Local: a, NodeName: a.NodeName(), NodeUID: m.node.UID, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	if m.events, err = cluster.NewEvents(cluster.EventsOptions{
+		Client: evClient, Local: a, NodeName: a.NodeName(), Mirrors: m.mirrors, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// clusterMode runs the cluster-mode parts together.
+type clusterMode struct {
+	node    *cluster.Node
+	events  *cluster.Events
+	mirrors *cluster.Mirrors
+	log     *slog.Logger
+}
+
+// lazyNodeEvents hands the Node's events to clusterMode's Events, built
+// after the Node.
+type lazyNodeEvents struct{ m *clusterMode }
+
+func (l lazyNodeEvents) NodeEvent(eventType, reason, message string) {
+	if l.m.events != nil {
+		l.m.events.NodeEvent(eventType, reason, message)
+	}
+}
+
+// Run runs the Node keeper, the event forwarder and the mirror pods until
+// ctx ends; the Node's error is returned.
+func (m *clusterMode) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := m.events.Run(ctx); err != nil {
+			m.log.Error("cluster events stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := m.mirrors.Run(ctx); err != nil {
+			m.log.Error("mirror pods stopped", "err", err)
+		}
+	})
+	return m.node.Run(ctx)
 }
