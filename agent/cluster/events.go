@@ -21,8 +21,9 @@ import (
 // Defaults of EventsOptions.
 const (
 	// DefaultMirrorWait is how long the events of a static pod wait for its
-	// mirror pod before they are posted about the static pod itself.
-	DefaultMirrorWait = 30 * time.Second
+	// mirror pod before they are posted about the static pod itself (the
+	// apiserver may be away for a while when the static pod starts).
+	DefaultMirrorWait = 2 * time.Minute
 	// maxPendingPerPod bounds the events of one static pod held for its
 	// mirror pod; older ones are dropped first.
 	maxPendingPerPod = 100
