@@ -286,3 +286,13 @@ func (m *Mirrors) deleteMirror(ctx context.Context, mp *v1.Pod) {
 		m.o.Log.Warn("mirror pod not deleted", "pod", mp.Namespace+"/"+mp.Name, "uid", mp.UID, "err", err)
 	}
 }
+
+// StatusTarget is the apiserver pod that the status of the agent's pod p
+// is written to: p itself, or for a static pod its mirror pod; ok is false
+// for a static pod without one yet (OnChange tells when it has one).
+func (m *Mirrors) StatusTarget(p *v1.Pod) (target MirrorRef, ok bool) {
+	if !isStatic(p) {
+		return MirrorRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID}, true
+	}
+	return m.MirrorOf(p.UID)
+}

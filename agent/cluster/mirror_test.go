@@ -89,6 +89,16 @@ func TestMirrorsLifecycle(t *testing.T) {
 		t.Error("a mirror pod was made for a pod that is not static")
 	}
 	eventually(t, "MirrorOf s1", func() bool { r, ok := m.MirrorOf("s1"); return ok && r.Name == "web-node-a" })
+	if tgt, ok := m.StatusTarget(staticPod("web-node-a", "s1")); !ok || tgt.UID != first.UID {
+		t.Errorf("StatusTarget of the static pod = %+v %v, want its mirror %s", tgt, ok, first.UID)
+	}
+	apiPod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-pod", Namespace: "default", UID: "a1"}}
+	if tgt, ok := m.StatusTarget(apiPod); !ok || tgt != (MirrorRef{Namespace: "default", Name: "api-pod", UID: "a1"}) {
+		t.Errorf("StatusTarget of an apiserver pod = %+v %v, want itself", tgt, ok)
+	}
+	if _, ok := m.StatusTarget(staticPod("other-node-a", "s7")); ok {
+		t.Error("StatusTarget of a static pod without a mirror pod: ok")
+	}
 	if c, ok := log.last("s1"); !ok || c.Old != (MirrorRef{}) || c.New.Name != "web-node-a" {
 		t.Errorf("OnChange = %+v %v", c, ok)
 	}

@@ -79,6 +79,10 @@ func TestClusterStaticPods(t *testing.T) {
 	k := kubectl{t: t, ctx: ctx, cp: cp}
 	web := "web-" + nodeName
 
+	// kubectl wait fails at once for a Node not registered yet.
+	waitFor(t, 90*time.Second, "Node "+nodeName+" registered", func() (bool, string) {
+		return strings.TrimSpace(k.run("get", "node", nodeName, "--ignore-not-found", "-o", "name")) != "", "not yet"
+	})
 	k.run("wait", "--for=condition=Ready", "node/"+nodeName, "--timeout=90s")
 	node := k.node(nodeName)
 	webIDs := local.waitRunning(web)
