@@ -51,6 +51,7 @@ func TestClusterNodes(t *testing.T) {
 		append(common, "--node-labels", "zone=b", "--register-with-taints", "dedicated=b:NoSchedule")...)
 	k := kubectl{t: t, ctx: ctx, cp: cp}
 
+	k.waitRegistered(nodeA, nodeB)
 	k.run("wait", "--for=condition=Ready", "node/"+nodeA, "node/"+nodeB, "--timeout=90s")
 	na, nb := k.node(nodeA), k.node(nodeB)
 	t.Logf("both nodes Ready %v after the control plane", time.Since(start).Round(time.Millisecond))

@@ -79,10 +79,7 @@ func TestClusterStaticPods(t *testing.T) {
 	k := kubectl{t: t, ctx: ctx, cp: cp}
 	web := "web-" + nodeName
 
-	// kubectl wait fails at once for a Node not registered yet.
-	waitFor(t, 90*time.Second, "Node "+nodeName+" registered", func() (bool, string) {
-		return strings.TrimSpace(k.run("get", "node", nodeName, "--ignore-not-found", "-o", "name")) != "", "not yet"
-	})
+	k.waitRegistered(nodeName)
 	k.run("wait", "--for=condition=Ready", "node/"+nodeName, "--timeout=90s")
 	node := k.node(nodeName)
 	webIDs := local.waitRunning(web)
@@ -356,6 +353,17 @@ func (l localCLI) waitGone(name string) {
 		}
 		return true, ""
 	})
+}
+
+// waitRegistered waits until the Nodes exist: kubectl wait fails at once
+// for a Node not registered yet (an agent starting on a loaded host).
+func (k kubectl) waitRegistered(nodes ...string) {
+	k.t.Helper()
+	for _, n := range nodes {
+		waitFor(k.t, 90*time.Second, "Node "+n+" registered", func() (bool, string) {
+			return strings.TrimSpace(k.run("get", "node", n, "--ignore-not-found", "-o", "name")) != "", "not yet"
+		})
+	}
 }
 
 // pod is the apiserver's pod default/name, nil if there is none.
