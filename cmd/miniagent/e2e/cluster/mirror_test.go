@@ -54,10 +54,10 @@ func TestClusterStaticPods(t *testing.T) {
 		if t.Failed() {
 			t.Logf("kube-apiserver log:\n%s", cp.Logs("kube-apiserver", 20))
 		}
-		// A kube-apiserver started again by the test, with agents having
-		// watched it, took more than Stop's 15 s to end on SIGTERM in every
-		// run here (load 50); it is killed instead, which is what this test
-		// does to it anyway.
+		// kube-apiserver, with an agent's watches open or after one had
+		// them, took more than Stop's 15 s to end on SIGTERM in both runs
+		// that tried (host load about 50); it is killed instead, which is
+		// what this test does to it anyway.
 		_ = cp.StopAPIServer()
 		if err := cp.Stop(); err != nil {
 			t.Errorf("stop control plane: %v", err)
