@@ -29,7 +29,7 @@ func (w *podWorker) stopContainers(ctx context.Context, names []string, grace ti
 		}
 		id := c.Current.ID
 		ids = append(ids, id)
-		a.events.normal(pod, "Killing", fmt.Sprintf("Stopping container %s", name))
+		a.events.containerNormal(pod, name, "Killing", fmt.Sprintf("Stopping container %s", name))
 		wg.Add(1)
 		go func(name, id string) {
 			defer wg.Done()
@@ -51,7 +51,7 @@ func (w *podWorker) killForProbe(ctx context.Context, k killRequest) {
 	if c == nil || c.Current == nil || c.Current.ID != k.ContainerID || !c.Current.running() || w.rec.Deleting {
 		return
 	}
-	w.a.events.normal(w.rec.Pod, "Killing", k.Message)
+	w.a.events.containerNormal(w.rec.Pod, k.Name, "Killing", k.Message)
 	grace := k.Grace
 	if grace < 2*time.Second {
 		grace = 2 * time.Second // kubelet's floor for probe kills
@@ -73,7 +73,7 @@ func (w *podWorker) replaceContainer(ctx context.Context, name string) {
 	id := c.Current.ID
 	c.Current.Replaced = true
 	w.checkpoint() // a restarted agent restarts it too
-	w.a.events.normal(w.rec.Pod, "Killing", fmt.Sprintf("Container %s definition changed, will be restarted", name))
+	w.a.events.containerNormal(w.rec.Pod, name, "Killing", fmt.Sprintf("Container %s definition changed, will be restarted", name))
 	if err := w.a.rt.StopContainer(ctx, id, 0, gracePeriod(w.rec.Pod, nil)); err != nil {
 		w.a.log.Warn("stop container for a changed spec", "pod", podFullName(w.rec.Pod), "container", name, "err", err)
 	}

@@ -33,21 +33,46 @@ func newEventStore(clk clock.PassiveClock, host string) *eventStore {
 }
 
 func (s *eventStore) normal(pod *v1.Pod, reason, msg string) {
-	s.record(pod, v1.EventTypeNormal, reason, msg)
+	s.record(pod, "", v1.EventTypeNormal, reason, msg)
 }
 
 func (s *eventStore) warn(pod *v1.Pod, reason, msg string) {
-	s.record(pod, v1.EventTypeWarning, reason, msg)
+	s.record(pod, "", v1.EventTypeWarning, reason, msg)
 }
 
-func (s *eventStore) record(pod *v1.Pod, typ, reason, msg string) {
+// containerNormal and containerWarn record an event about one container
+// of the pod: its involvedObject.fieldPath names it, as kubelet's do.
+func (s *eventStore) containerNormal(pod *v1.Pod, container, reason, msg string) {
+	s.record(pod, container, v1.EventTypeNormal, reason, msg)
+}
+
+func (s *eventStore) containerWarn(pod *v1.Pod, container, reason, msg string) {
+	s.record(pod, container, v1.EventTypeWarning, reason, msg)
+}
+
+// containerFieldPath is kubelet's fieldPath of a container of the pod:
+// spec.initContainers{name} or spec.containers{name}; "" for no container.
+func containerFieldPath(pod *v1.Pod, name string) string {
+	if name == "" {
+		return ""
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return "spec.initContainers{" + name + "}"
+		}
+	}
+	return "spec.containers{" + name + "}"
+}
+
+func (s *eventStore) record(pod *v1.Pod, container, typ, reason, msg string) {
 	now := metav1.NewTime(s.clock.Now())
+	fieldPath := containerFieldPath(pod, container)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	evs := s.byPod[pod.UID]
 	for i := range evs {
 		e := &evs[i]
-		if e.Type == typ && e.Reason == reason && e.Message == msg {
+		if e.Type == typ && e.Reason == reason && e.Message == msg && e.InvolvedObject.FieldPath == fieldPath {
 			e.Count++
 			e.LastTimestamp = now
 			// Keep the most recent at the end.
@@ -67,6 +92,7 @@ func (s *eventStore) record(pod *v1.Pod, typ, reason, msg string) {
 		},
 		InvolvedObject: v1.ObjectReference{
 			Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, APIVersion: "v1",
+			FieldPath: fieldPath,
 		},
 		Reason:         reason,
 		Message:        msg,

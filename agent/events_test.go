@@ -35,3 +35,34 @@ func TestEventStoreWatch(t *testing.T) {
 	}
 	s.normal(pod, "Killing", "after the watch ended") // must not block or panic
 }
+
+// TestContainerEventFieldPath: container events name their container as
+// kubelet's do, and repeats fold only for the same container.
+func TestContainerEventFieldPath(t *testing.T) {
+	s := newEventStore(clocktesting.NewFakeClock(time.Unix(0, 0)), "node1")
+	pod := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"},
+		Spec: v1.PodSpec{
+			InitContainers: []v1.Container{{Name: "init"}},
+			Containers:     []v1.Container{{Name: "app"}, {Name: "side"}},
+		},
+	}
+	s.containerNormal(pod, "init", "Started", "Started container")
+	s.containerNormal(pod, "app", "Started", "Started container")
+	s.containerNormal(pod, "side", "Started", "Started container")
+	s.containerNormal(pod, "app", "Started", "Started container")
+	s.warn(pod, "FailedCreatePodSandBox", "no sandbox")
+	got := map[string]int32{}
+	for _, e := range s.list("u1") {
+		got[e.InvolvedObject.FieldPath] = e.Count
+	}
+	want := map[string]int32{"spec.initContainers{init}": 1, "spec.containers{app}": 2, "spec.containers{side}": 1, "": 1}
+	if len(got) != len(want) {
+		t.Fatalf("events by fieldPath = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("fieldPath %q: count %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -82,8 +82,8 @@ func (a *Agent) KillForProbe(podUID, containerID, containerName, probeType strin
 // probeEvents adapts the event store to probes.EventRecorder.
 type probeEvents struct{ a *Agent }
 
-func (p probeEvents) Event(podUID, eventType, reason, message string) {
+func (p probeEvents) Event(podUID, container, eventType, reason, message string) {
 	if s := p.a.snapshot(types.UID(podUID)); s != nil {
-		p.a.events.record(s.pod, eventType, reason, message)
+		p.a.events.record(s.pod, container, eventType, reason, message)
 	}
 }

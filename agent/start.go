@@ -90,12 +90,12 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 	}
 	rs, err := a.containerSpec(pod, cspec, isInit, attempt, info, rec.Sandbox)
 	if err != nil {
-		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		a.events.containerWarn(pod, name, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerConfigError, err.Error())
 		return false
 	}
 	if err := a.rt.CreateContainer(ctx, rs); err != nil {
-		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		a.events.containerWarn(pod, name, "Failed", "Error: "+err.Error())
 		w.failStart(name, ReasonCreateContainerError, err.Error())
 		// The runtime may have made part of it before failing.
 		if !w.removeContainer(ctx, rs.ID) {
@@ -103,7 +103,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 		}
 		return false
 	}
-	a.events.normal(pod, "Created", "Created container "+name)
+	a.events.containerNormal(pod, name, "Created", "Created container "+name)
 	if a.opts.Cgroups != nil {
 		if err := a.opts.Cgroups.ConfigureContainer(rs.CgroupsPath); err != nil {
 			a.log.Warn("configure container cgroup", "pod", podFullName(pod), "container", name, "err", err)
@@ -144,7 +144,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 	startedAt, err := a.rt.StartContainer(ctx, rs.ID)
 	now = a.clock.Now()
 	if err != nil {
-		a.events.warn(pod, "Failed", "Error: "+err.Error())
+		a.events.containerWarn(pod, name, "Failed", "Error: "+err.Error())
 		if w.transient(ctx, err) {
 			// The runtime went away: not the container's failure. It waits
 			// and is made again once the runtime answers.
@@ -164,7 +164,7 @@ func (w *podWorker) startContainer(ctx context.Context, name string) bool {
 		inst.StartedAt = now
 	}
 	c.Waiting, c.FailedAt, c.FailBackoff = nil, time.Time{}, backoff{}
-	a.events.normal(pod, "Started", "Started container "+name)
+	a.events.containerNormal(pod, name, "Started", "Started container "+name)
 	a.opts.Metrics.ContainerStarted(isInit)
 	w.probing[inst.ID] = true
 	a.watchProbes(rec, name, inst)
@@ -178,14 +178,14 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Containe
 	ref, err := spec.NormalizeImage(c.Image)
 	if err != nil {
 		msg := fmt.Sprintf("Failed to apply default image tag %q: %v", c.Image, err)
-		a.events.warn(pod, "InspectFailed", msg)
+		a.events.containerWarn(pod, c.Name, "InspectFailed", msg)
 		w.failStart(c.Name, ReasonInvalidImageName, msg)
 		return runtime.ImageInfo{}, false
 	}
 	if c.ImagePullPolicy != v1.PullAlways {
 		info, err := a.rt.ImageStatus(ctx, ref)
 		if err == nil {
-			a.events.normal(pod, "Pulled", presentMessage(c.Image))
+			a.events.containerNormal(pod, c.Name, "Pulled", presentMessage(c.Image))
 			return info, true
 		}
 		if !errors.Is(err, runtime.ErrNotFound) {
@@ -194,24 +194,24 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *v1.Pod, c *v1.Containe
 		}
 		if c.ImagePullPolicy == v1.PullNever {
 			msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-			a.events.warn(pod, "ErrImageNeverPull", msg)
+			a.events.containerWarn(pod, c.Name, "ErrImageNeverPull", msg)
 			w.failStart(c.Name, ReasonErrImageNeverPull, msg)
 			return runtime.ImageInfo{}, false
 		}
 	}
 	// Kubelet's order: the Pulling event, the (queued) pull, then Pulled
 	// with the pull's own time and the time since it was asked for.
-	a.events.normal(pod, "Pulling", pullingMessage(c.Image))
+	a.events.containerNormal(pod, c.Name, "Pulling", pullingMessage(c.Image))
 	start := a.clock.Now()
 	res := a.puller.pull(ctx, ref, nil)
 	a.opts.Metrics.ImagePulled(pod.UID, start, a.clock.Now())
 	if res.err != nil {
-		a.events.warn(pod, "Failed", pullFailedMessage(c.Image, res.err))
-		a.events.warn(pod, "Failed", "Error: "+ReasonErrImagePull)
+		a.events.containerWarn(pod, c.Name, "Failed", pullFailedMessage(c.Image, res.err))
+		a.events.containerWarn(pod, c.Name, "Failed", "Error: "+ReasonErrImagePull)
 		w.failStart(c.Name, ReasonErrImagePull, res.err.Error())
 		return runtime.ImageInfo{}, false
 	}
-	a.events.normal(pod, "Pulled", pulledMessage(c.Image, res.pull, res.total, res.info.Size))
+	a.events.containerNormal(pod, c.Name, "Pulled", pulledMessage(c.Image, res.pull, res.total, res.info.Size))
 	return res.info, true
 }
 

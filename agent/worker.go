@@ -221,14 +221,14 @@ func (w *podWorker) backOffEvent(name string, wt waiting) {
 	pod := w.rec.Pod
 	switch wt.Reason {
 	case ReasonCrashLoopBackOff:
-		w.a.events.warn(pod, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s", name, podFullName(pod)))
+		w.a.events.containerWarn(pod, name, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s", name, podFullName(pod)))
 	case ReasonImagePullBackOff:
 		image := ""
 		if c, _ := findContainer(pod, name); c != nil {
 			image = c.Image
 		}
-		w.a.events.normal(pod, "BackOff", pullBackOffMessage(image))
-		w.a.events.warn(pod, "Failed", "Error: "+ReasonImagePullBackOff)
+		w.a.events.containerNormal(pod, name, "BackOff", pullBackOffMessage(image))
+		w.a.events.containerWarn(pod, name, "Failed", "Error: "+ReasonImagePullBackOff)
 	}
 }
 
@@ -302,7 +302,7 @@ func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, re
 		in.StartedAt = at
 	}
 	if in.OOMKilled {
-		a.events.warn(w.rec.Pod, "OOMKilling", "Memory cgroup out of memory: Killed process in container "+c.Name)
+		a.events.containerWarn(w.rec.Pod, c.Name, "OOMKilling", "Memory cgroup out of memory: Killed process in container "+c.Name)
 		a.opts.Metrics.ContainerOOMKilled(w.rec.Pod.Namespace, w.rec.Pod.Name, c.Name)
 	}
 	w.unregisterProbes(id)

@@ -94,7 +94,7 @@ type recorder struct {
 	changes []string
 }
 
-func (r *recorder) Event(podUID, eventType, reason, message string) {
+func (r *recorder) Event(podUID, container, eventType, reason, message string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, recorded{podUID, eventType, reason, message})

@@ -264,8 +264,8 @@ func (m *Manager) kill(w *worker) {
 	}
 }
 
-func (m *Manager) event(podUID, eventType, reason, message string) {
+func (m *Manager) event(podUID, container, eventType, reason, message string) {
 	if m.events != nil {
-		m.events.Event(podUID, eventType, reason, message)
+		m.events.Event(podUID, container, eventType, reason, message)
 	}
 }

@@ -78,10 +78,10 @@ type LivenessHandler interface {
 	KillForProbe(podUID, containerID, containerName string, probeType string, grace time.Duration, message string)
 }
 
-// EventRecorder records a Kubernetes event about a pod. eventType is
-// "Normal" or "Warning".
+// EventRecorder records a Kubernetes event about a container of a pod.
+// eventType is "Normal" or "Warning".
 type EventRecorder interface {
-	Event(podUID, eventType, reason, message string)
+	Event(podUID, container, eventType, reason, message string)
 }
 
 // result is the published state of one probe.

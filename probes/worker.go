@@ -171,7 +171,7 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	t := &w.inst.target
 	w.logProbe(begin, wait, out, err)
 	if err != nil {
-		w.m.event(t.PodUID, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe errored: %v", w.kind, err))
+		w.m.event(t.PodUID, t.ContainerName, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe errored: %v", w.kind, err))
 		w.m.log.Debug("probe errored", "probe", string(w.kind), "pod", t.Namespace+"/"+t.PodName,
 			"container", t.ContainerName, "error", err)
 		return true // an error is thrown away, it counts neither way
@@ -180,9 +180,9 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	switch out {
 	case outcomeFailure:
 		res = resultFailure
-		w.m.event(t.PodUID, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe failed: %s", w.kind, output))
+		w.m.event(t.PodUID, t.ContainerName, EventWarning, ReasonUnhealthy, fmt.Sprintf("%s probe failed: %s", w.kind, output))
 	case outcomeWarning:
-		w.m.event(t.PodUID, EventWarning, ReasonProbeWarning, fmt.Sprintf("%s probe warning: %s", w.kind, output))
+		w.m.event(t.PodUID, t.ContainerName, EventWarning, ReasonProbeWarning, fmt.Sprintf("%s probe warning: %s", w.kind, output))
 	}
 
 	if res == w.lastResult {

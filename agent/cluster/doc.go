@@ -9,15 +9,18 @@
 //     node) the same object is re-adopted and only its default labels are
 //     fixed, as kubelet does: taints and user labels on an existing Node
 //     belong to the cluster's users.
+//
 //   - Node status (setters.go, status.go): pure setters turn the agent's
 //     own view of the node (capacity, allocatable, conditions, runtime
 //     version, from agent.Agent.Node) plus the flags into the Node's
 //     status; it is recomputed every --node-status-update-frequency and
 //     patched (strategic merge, status subresource) when it changed or
 //     --node-status-report-frequency has passed since the last patch.
+//
 //   - The node Lease in kube-node-lease, renewed by the lease controller
 //     of k8s.io/component-helpers every quarter of
 //     --node-lease-duration-seconds, owned by the Node.
+//
 //   - Pods (pods.go): the pods bound to this node come from the apiserver
 //     (sources.APIServerSource, one more pod source of the agent) and every
 //     status their pod workers publish goes to the status manager
@@ -25,6 +28,18 @@
 //     graceful deletions. A static pod's status goes to its mirror pod once
 //     a mirror lookup is installed (Pods.SetMirrorUID).
 //
-// The kubelet server (--port) is not served here: the port is only
-// advertised in the Node's daemonEndpoints.
+//   - Events (events.go, events_node.go): the agent's events are posted
+//     through client-go's record package (broadcaster, correlator, spam
+//     filter, retries) about the apiserver's objects, a static pod's about
+//     its mirror pod; the Node gets Starting and kubelet's condition events
+//     (NodeReady, NodeHasSufficientMemory, ...).
+//
+//   - Mirror pods (mirror.go, mirror_plan.go): every static pod has a
+//     mirror pod in the apiserver with kubelet's annotations, bound to and
+//     owned by the Node, created again when deleted or outdated and
+//     removed with its static pod; Mirrors.MirrorOf tells the status path
+//     which mirror pod stands for a static pod.
+//
+// The kubelet server (--port) is agent/kubeletserver's; this package only
+// advertises the port in the Node's daemonEndpoints.
 package cluster

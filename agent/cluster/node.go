@@ -106,6 +106,7 @@ func (n *Node) tryRegister(ctx context.Context) error {
 		created, err := nodes.Create(ctx, initial, metav1.CreateOptions{})
 		if err == nil {
 			n.adopted(created, in.now)
+			recordNodeEvents(n.o.Events, n.o.NodeName, &v1.NodeStatus{}, &created.Status)
 			n.o.Log.Info("node registered", "node", created.Name, "uid", created.UID)
 			return nil
 		}
@@ -185,6 +186,7 @@ func (n *Node) patchStatus(ctx context.Context, node *v1.Node, in inputs, force 
 	if _, err := n.o.Client.CoreV1().Nodes().Patch(ctx, n.o.NodeName, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		return fmt.Errorf("patch status of node %q: %w", n.o.NodeName, err)
 	}
+	recordNodeEvents(n.o.Events, n.o.NodeName, &node.Status, &updated.Status)
 	n.mu.Lock()
 	n.lastReport = in.now
 	n.mu.Unlock()

@@ -52,9 +52,11 @@ type Options struct {
 	StatusReportFrequency time.Duration
 	LeaseDurationSeconds  int32
 	// Port is advertised as daemonEndpoints.kubeletEndpoint.Port (--port).
-	Port  int32
-	Clock clock.WithTicker // nil = the real clock
-	Log   *slog.Logger
+	Port int32
+	// Events, if set, records kubelet's node status events (NodeReady...).
+	Events NodeEventRecorder
+	Clock  clock.WithTicker // nil = the real clock
+	Log    *slog.Logger
 }
 
 // withDefaults validates o and fills in the defaults. Errors name the flag.

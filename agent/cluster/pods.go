@@ -84,8 +84,10 @@ func (p *Pods) PodStatus(pod *v1.Pod, source string, finished bool) {
 		if lookup == nil {
 			return
 		}
+		// Never finished: the status manager would delete a finished pod
+		// being deleted, and a mirror pod's life is the Mirrors' business.
 		if uid, ok := lookup(pod); ok {
-			p.Manager.SetStatus(pod.Namespace, pod.Name, uid, pod.Status, finished)
+			p.Manager.SetStatus(pod.Namespace, pod.Name, uid, pod.Status, false)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func boundPod(name string, uid types.UID, node string) *v1.Pod {
 	}
 }
 
-func condition(p *v1.Pod, t v1.PodConditionType) *v1.PodCondition {
+func podCondition(p *v1.Pod, t v1.PodConditionType) *v1.PodCondition {
 	for i := range p.Status.Conditions {
 		if p.Status.Conditions[i].Type == t {
 			return &p.Status.Conditions[i]
@@ -123,10 +123,10 @@ func TestPodsFromAPIServerRunAndReportStatus(t *testing.T) {
 	if p.Status.QOSClass != v1.PodQOSBestEffort || p.Status.HostIP == "" || p.Status.StartTime == nil {
 		t.Errorf("status qosClass %q hostIP %q startTime %v", p.Status.QOSClass, p.Status.HostIP, p.Status.StartTime)
 	}
-	if c := condition(p, "example.com/Custom"); c == nil || c.Reason != "SetByController" {
+	if c := podCondition(p, "example.com/Custom"); c == nil || c.Reason != "SetByController" {
 		t.Errorf("a condition another component owns was not kept: %+v", p.Status.Conditions)
 	}
-	if c := condition(p, v1.PodReady); c == nil || c.Status != v1.ConditionTrue {
+	if c := podCondition(p, v1.PodReady); c == nil || c.Status != v1.ConditionTrue {
 		t.Errorf("Ready = %+v", c)
 	}
 	// The fake clientset ignores the field selector: the source itself

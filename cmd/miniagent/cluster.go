@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/miniagent/miniagent/agent"
@@ -48,15 +52,21 @@ func checkClusterFlags(fs *pflag.FlagSet, f daemonFlags) error {
 	return nil
 }
 
-// clusterMode is what --kubeconfig adds to the daemon.
+// clusterMode is what --kubeconfig adds to the daemon: the pod source and
+// status manager (pods), the Node and its Lease, events and mirror pods.
 type clusterMode struct {
-	client kubernetes.Interface
-	ip     net.IP // --node-ip (nil: the agent's)
-	pods   *cluster.Pods
+	client, events kubernetes.Interface // events: its own rate limit
+	ip             net.IP               // --node-ip (nil: the agent's)
+	log            *slog.Logger
+
+	pods    *cluster.Pods
+	node    *cluster.Node
+	ev      *cluster.Events
+	mirrors *cluster.Mirrors
 }
 
-// newClusterMode builds the API server client and the pod source and
-// status manager of cluster mode, or returns nil without --kubeconfig.
+// newClusterMode builds the API server clients of cluster mode, or returns
+// nil without --kubeconfig.
 func newClusterMode(f daemonFlags, log *slog.Logger) (*clusterMode, error) {
 	c := f.cluster
 	if c.kubeconfig == "" {
@@ -74,7 +84,15 @@ func newClusterMode(f daemonFlags, log *slog.Logger) (*clusterMode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
 	}
-	return &clusterMode{client: client, ip: ip}, nil
+	// Events get their own client and rate limit, kubelet's --event-qps
+	// and --event-burst defaults.
+	evCfg := rest.CopyConfig(cfg)
+	evCfg.QPS, evCfg.Burst = 50, 100
+	evClient, err := kubernetes.NewForConfig(evCfg)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
+	}
+	return &clusterMode{client: client, events: evClient, ip: ip, log: log}, nil
 }
 
 // withAgentOptions connects the agent to cluster mode: the node's IP and
@@ -91,16 +109,65 @@ func (cm *clusterMode) withAgentOptions(o agent.Options, log *slog.Logger) agent
 	return o
 }
 
-// node builds the cluster-mode Node keeper, or nil without --kubeconfig.
-func (cm *clusterMode) node(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*cluster.Node, error) {
+// build makes the Node keeper, the mirror pods and the event forwarder
+// for agent a; cm (nil without --kubeconfig) is what Run then runs.
+func (cm *clusterMode) build(f daemonFlags, taints []v1.Taint, a *agent.Agent, log *slog.Logger) (*clusterMode, error) {
 	if cm == nil {
 		return nil, nil
 	}
 	c := f.cluster
-	return cluster.New(cluster.Options{
+	var err error
+	cm.node, err = cluster.New(cluster.Options{
 		Client: cm.client, Local: a, NodeName: a.NodeName(), NodeIP: cm.ip, RegisterNode: c.registerNode,
 		Labels: f.nodeLabels, Taints: taints,
 		StatusUpdateFrequency: c.statusUpdate, StatusReportFrequency: c.statusReport,
 		LeaseDurationSeconds: c.leaseDurationSeconds, Port: c.port, Log: log,
+		Events: lazyNodeEvents{cm},
 	})
+	if err != nil {
+		return nil, err
+	}
+	if cm.mirrors, err = cluster.NewMirrors(cluster.MirrorOptions{
+		Client: cm.client, Local: a, NodeName: a.NodeName(), NodeUID: cm.node.UID, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	cm.pods.SetMirrorUID(func(static *v1.Pod) (types.UID, bool) {
+		ref, ok := cm.mirrors.MirrorOf(static.UID)
+		return ref.UID, ok
+	})
+	if cm.ev, err = cluster.NewEvents(cluster.EventsOptions{
+		Client: cm.events, Local: a, NodeName: a.NodeName(), Mirrors: cm.mirrors, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	return cm, nil
+}
+
+// lazyNodeEvents hands the Node's events to clusterMode's Events, built
+// after the Node.
+type lazyNodeEvents struct{ m *clusterMode }
+
+func (l lazyNodeEvents) NodeEvent(eventType, reason, message string) {
+	if l.m.ev != nil {
+		l.m.ev.NodeEvent(eventType, reason, message)
+	}
+}
+
+// Run runs the Node keeper, the event forwarder and the mirror pods until
+// ctx ends; the Node's error is returned.
+func (cm *clusterMode) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := cm.ev.Run(ctx); err != nil {
+			cm.log.Error("cluster events stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := cm.mirrors.Run(ctx); err != nil {
+			cm.log.Error("mirror pods stopped", "err", err)
+		}
+	})
+	return cm.node.Run(ctx)
 }

@@ -164,7 +164,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	node, err := cm.node(f, taints, a, log)
+	node, err := cm.build(f, taints, a, log)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ func TestClusterNodes(t *testing.T) {
 		append(common, "--node-labels", "zone=b", "--register-with-taints", "dedicated=b:NoSchedule")...)
 	k := kubectl{t: t, ctx: ctx, cp: cp}
 
-	// kubectl wait fails at once on a Node not registered yet.
-	waitFor(t, 60*time.Second, "both nodes registered", func() (bool, string) {
-		out, err := cp.Kubectl(ctx, "get", "node", nodeA, nodeB, "-o", "name")
-		return err == nil, out
-	})
+	k.waitRegistered(nodeA, nodeB)
 	k.run("wait", "--for=condition=Ready", "node/"+nodeA, "node/"+nodeB, "--timeout=90s")
 	na, nb := k.node(nodeA), k.node(nodeB)
 	t.Logf("both nodes Ready %v after the control plane", time.Since(start).Round(time.Millisecond))

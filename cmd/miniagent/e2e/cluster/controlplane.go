@@ -55,7 +55,8 @@ type ControlPlane struct {
 	KubeletClient keyPair
 	cfg           Config
 	pki           *pki
-	procs         []*process // in start order
+	creds         credentials // for StartAPIServer
+	procs         []*process  // in start order
 }
 
 // process is one control-plane binary.
@@ -96,6 +97,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cp.creds = certs
 	if err := cp.startEtcd(ctx); err != nil {
 		return nil, err
 	}
@@ -335,7 +337,8 @@ func (cp *ControlPlane) KubectlAs(ctx context.Context, kubeconfig string, args .
 // beside it; the process dies with the test binary (Pdeathsig).
 func (cp *ControlPlane) start(name string, args ...string) error {
 	log := filepath.Join(cp.Dir, name+".log")
-	f, err := os.Create(log)
+	// Appended: a restarted component keeps its earlier log.
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -383,6 +386,28 @@ func (cp *ControlPlane) waitHealthy(ctx context.Context, name, url string, tlsCf
 		}
 	}
 	return fmt.Errorf("%s not healthy at %s after 2m: %s\n%s", name, url, last, tail(p.log, 30))
+}
+
+// StopAPIServer kills kube-apiserver (SIGKILL, as a crash or a lost
+// host would end it; its graceful shutdown takes longer than a test
+// wants); etcd, the controller manager and the scheduler keep running.
+func (cp *ControlPlane) StopAPIServer() error {
+	for i, p := range cp.procs {
+		if p.name != "kube-apiserver" {
+			continue
+		}
+		cp.procs = append(cp.procs[:i:i], cp.procs[i+1:]...)
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		return nil
+	}
+	return errors.New("kube-apiserver is not running")
+}
+
+// StartAPIServer starts kube-apiserver again, with the same flags,
+// certificates and port, and waits until it is ready.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	return cp.startAPIServer(ctx, cp.creds)
 }
 
 // Logs returns the last n lines of a component's log.
