@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/miniagent/miniagent/scripts/internal/benchstat"
 )
 
 type options struct {
@@ -144,22 +146,22 @@ func run(o options) error {
 
 	fmt.Printf("\nstart-up latency, %d runs each (after 1 warm-up), image %s\n\n", o.runs, o.image)
 	fmt.Printf("%-44s %9s %9s %9s %9s\n", "", "median", "p95", "min", "max")
-	var agentS, floorS summary
+	var agentS, floorS benchstat.Summary
 	if agent != nil {
 		how := "watch"
 		if o.poll > 0 {
 			how = "poll " + o.poll.String()
 		}
-		agentS = summarize(agentD)
+		agentS = benchstat.Summarize(agentD)
 		printRow(fmt.Sprintf("miniagent apply -> Running (%s)", how), agentS)
-		printRow("  of which the apply POST", summarize(postD))
+		printRow("  of which the apply POST", benchstat.Summarize(postD))
 	}
 	if floor != nil {
-		floorS = summarize(floorD)
+		floorS = benchstat.Summarize(floorD)
 		printRow("containerd create+start (floor)", floorS)
 	}
 	if floorShim != nil {
-		printRow("containerd create+start, crilog-shim IO", summarize(floorShimD))
+		printRow("containerd create+start, crilog-shim IO", benchstat.Summarize(floorShimD))
 	}
 	if agent != nil && floor != nil && floorS.Median > 0 {
 		fmt.Printf("\nratio of medians (miniagent / floor): %.2f\n", float64(agentS.Median)/float64(floorS.Median))
@@ -172,13 +174,13 @@ func run(o options) error {
 			for _, st := range stepD {
 				ds = append(ds, st[name])
 			}
-			printRow("  "+name, summarize(ds))
+			printRow("  "+name, benchstat.Summarize(ds))
 		}
 	}
 	return nil
 }
 
-func printRow(label string, s summary) {
+func printRow(label string, s benchstat.Summary) {
 	fmt.Printf("%-44s %9s %9s %9s %9s\n", label, ms(s.Median), ms(s.P95), ms(s.Min), ms(s.Max))
 }
 
