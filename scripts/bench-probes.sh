@@ -49,7 +49,7 @@ ma_on_exit ma_tail_log_on_failure 'msg=probe '
 # benchprobes deletes its pods; anything left (an interrupted run) goes with
 # the daemon's stop.
 
-echo "==> build miniagent and scripts/benchprobes into $WORK"
+echo "==> build miniagent, its daemon and helpers, and scripts/benchprobes into $WORK"
 (cd "$MA_REPO" && go build -o "$MA_BIN" ./cmd/miniagent && go build -o "$WORK/benchprobes" ./scripts/benchprobes)
 ma_build_helpers "$WORK"
 HTTPD_ARG=()

@@ -28,8 +28,8 @@ type options struct {
 	floorNamespace string // containerd namespace for the floor; "" skips it
 	stepsNamespace string // containerd namespace for --steps; "" skips it
 	stepsStateDir  string // sandbox state dir for --steps
-	logShim        string // miniagent binary for the --steps log shim
-	floorLogShim   string // miniagent binary for a second floor row with the log shim
+	logShim        string // miniagent-daemon binary for the --steps log shim
+	floorLogShim   string // miniagent-daemon binary for a second floor row with the log shim
 	floorLogDir    string // where that row's logs go
 	podNamespace   string // Kubernetes namespace of the bench pods
 	image          string
@@ -45,8 +45,8 @@ func main() {
 	flag.StringVar(&o.floorNamespace, "floor-namespace", "", "containerd namespace for the floor runs (empty: skip); must not be the daemon's")
 	flag.StringVar(&o.stepsNamespace, "steps-namespace", "", "containerd namespace for the per-step runs through runtime/containerd (empty: skip); must not be the daemon's")
 	flag.StringVar(&o.stepsStateDir, "steps-state-dir", "", "state dir (netns mounts) for the per-step runs")
-	flag.StringVar(&o.logShim, "log-shim", "", "absolute path of the miniagent binary, used as log shim in the per-step runs")
-	flag.StringVar(&o.floorLogShim, "floor-log-shim", "", "absolute path of the miniagent binary: add a floor row whose task logs through it (needs --floor-namespace)")
+	flag.StringVar(&o.logShim, "log-shim", "", "absolute path of the miniagent-daemon binary, used as log shim (its crilog-shim verb) in the per-step runs")
+	flag.StringVar(&o.floorLogShim, "floor-log-shim", "", "absolute path of the miniagent-daemon binary: add a floor row whose task logs through its crilog-shim verb (needs --floor-namespace)")
 	flag.StringVar(&o.floorLogDir, "floor-log-dir", "", "directory for the logs of the --floor-log-shim row (removed at the end)")
 	flag.StringVar(&o.podNamespace, "n", "default", "Kubernetes namespace of the bench pods")
 	flag.StringVar(&o.image, "image", "busybox", "image (must be present in every namespace used)")
