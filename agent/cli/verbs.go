@@ -244,13 +244,13 @@ func (a *app) deleteTargets(ctx context.Context, rest, files []string, selector 
 	case selector == "" && !all:
 		return nil, errors.New("resource(s) were provided, but no name was specified")
 	}
-	matched, err := a.selectPodNames(ctx, selector)
+	matched, err := a.selectPods(ctx, selector)
 	if err != nil {
 		return nil, err
 	}
 	var out []deleteTarget
-	for _, n := range matched {
-		out = append(out, deleteTarget{namespace: a.namespace, name: n})
+	for _, r := range matched {
+		out = append(out, deleteTarget{namespace: r.namespace, name: r.name})
 	}
 	return out, nil
 }
