@@ -4,6 +4,7 @@
 #   1. start a one-container busybox pod and wait until it runs, 30 rounds
 #      each, interleaved (scripts/benchcli):
 #        miniagent   `miniagent apply -f pod.yaml && miniagent wait --for=condition=Ready pod/bench-cli`
+#                    (--timeout=5m: a busy shared machine may need more than the default 30 s)
 #        podman      `podman kube play --network none pod.yaml` (the same file)
 #        ctr         `ctr run -d` of the same image (no pod, no log, no wait)
 #      each followed, untimed, by its removal (delete --grace-period 0 --wait,
@@ -125,7 +126,7 @@ CTR=(ctr --address "$MA_ADDR" -n "$CTR_NS")
 echo
 echo "==> 1. start a pod and wait until it runs: $RUNS rounds, interleaved"
 "$WORK/benchcli" --runs "$RUNS" --baseline miniagent \
-	--case "miniagent=${MA[*]} apply -f $POD && ${MA[*]} wait --for=condition=Ready pod/bench-cli" \
+	--case "miniagent=${MA[*]} apply -f $POD && ${MA[*]} wait --for=condition=Ready pod/bench-cli --timeout=5m" \
 	--cleanup "miniagent=${MA[*]} delete pod bench-cli --grace-period 0 --wait=true" \
 	--case "podman=${PODMAN[*]} kube play --network none $POD" \
 	--cleanup "podman=${PODMAN[*]} pod rm -f -t 0 bench-cli" \

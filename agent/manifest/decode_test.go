@@ -152,4 +152,3 @@ func TestDecodeKeepsFields(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
