@@ -151,4 +151,3 @@ func TestDecodeKeepsFields(t *testing.T) {
 		t.Errorf("memory limit = %s, want 64Mi", got)
 	}
 }
-
