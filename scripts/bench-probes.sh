@@ -68,7 +68,7 @@ if [ -n "${BENCH_REV:-}" ]; then
 	mkdir -p "$SRC"
 	git -C "$MA_REPO" archive "$BENCH_REV" | tar -x -C "$SRC"
 fi
-echo "==> build miniagent from ${BENCH_REV:-the working tree} and scripts/benchprobes into $WORK"
+echo "==> build miniagent, its daemon and helpers from ${BENCH_REV:-the working tree} and scripts/benchprobes into $WORK"
 (cd "$SRC" && go build -o "$MA_BIN" ./cmd/miniagent)
 (cd "$MA_REPO" && go build -o "$WORK/benchprobes" ./scripts/benchprobes)
 ma_build_helpers "$WORK" "$SRC"

@@ -53,9 +53,9 @@ ma_start_daemon "$WORK/agent.sock" "$WORK/agent.log" "$WORK" --v "${BENCH_LOG_LE
 
 echo "==> benchmark: $RUNS runs each, interleaved"
 args=(--socket "$MA_SOCK" --containerd-address "$MA_ADDR" --floor-namespace "$FLOOR_NS" --runs "$RUNS" -n default
-	--floor-log-shim "$MA_BIN" --floor-log-dir "$WORK/floorlogs")
+	--floor-log-shim "$MA_REPO/bin/miniagent-daemon" --floor-log-dir "$WORK/floorlogs")
 [ -n "${BENCH_POLL:-}" ] && args+=(--poll "$BENCH_POLL")
 if [ "${BENCH_STEPS:-1}" = 1 ]; then
-	args+=(--steps-namespace "$STEPS_NS" --steps-state-dir "$WORK/steps" --log-shim "$MA_BIN")
+	args+=(--steps-namespace "$STEPS_NS" --steps-state-dir "$WORK/steps" --log-shim "$MA_REPO/bin/miniagent-daemon")
 fi
 "$WORK/benchstart" "${args[@]}"

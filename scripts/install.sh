@@ -248,7 +248,7 @@ stop_manual() {
 	local pid
 	[ -z "$R" ] && [ -f "$PIDFILE" ] || return 0
 	pid=$(cat "$PIDFILE")
-	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$BINDIR/miniagent daemon"; then
+	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq "^$BINDIR/miniagent(-daemon)? daemon"; then
 		info "stopping miniagent pid $pid ($PIDFILE)"
 		kill -TERM "$pid"
 		for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -51,7 +51,7 @@ if [ -n "${OVERHEAD_REV:-}" ]; then
 	mkdir -p "$SRC"
 	git -C "$MA_REPO" archive "$OVERHEAD_REV" | tar -x -C "$SRC"
 fi
-echo "==> build miniagent and miniagent-crilog from ${OVERHEAD_REV:-the working tree} into $WORK"
+echo "==> build miniagent, miniagent-daemon and miniagent-crilog from ${OVERHEAD_REV:-the working tree} into $WORK"
 # The log process next to the daemon, as a user installs it.
 (cd "$SRC" && go build -o "$MA_BIN" ./cmd/miniagent)
 ma_build_helpers "$WORK" "$SRC"

@@ -5,7 +5,8 @@
 #   2. makes sure a containerd answers on $MINIAGENT_CONTAINERD_ADDRESS
 #      (reuses a running one; else starts it via systemd when PID 1 is systemd,
 #      else starts its own daemon in the background with its own config)
-#   3. builds bin/miniagent, bin/miniagent-crilog and bin/miniagent-exec
+#   3. builds bin/miniagent (the client), bin/miniagent-daemon (the agent,
+#      which `miniagent daemon` execs), bin/miniagent-crilog and bin/miniagent-exec
 #      (the exec probe server, C: gcc -static)
 #   4. builds the busybox OCI image (bin/busybox-image.tar) and imports it into
 #      the containerd namespace $MINIAGENT_NAMESPACE
@@ -134,8 +135,9 @@ info "containerd answers on $ADDR"
 
 # --- 3. miniagent binary ---------------------------------------------------------
 step "build bin/miniagent"
-(cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent && go build -o bin/miniagent-crilog ./cmd/miniagent-crilog)
-info "$REPO/bin/miniagent"
+(cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent && go build -o bin/miniagent-daemon ./cmd/miniagent-daemon &&
+	go build -o bin/miniagent-crilog ./cmd/miniagent-crilog)
+info "$REPO/bin/miniagent $REPO/bin/miniagent-daemon"
 # The exec server is bind-mounted into containers: static, so it runs on any
 # image; built to a temporary name and renamed, so running containers keep
 # the file they mounted.

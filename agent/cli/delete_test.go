@@ -19,8 +19,15 @@ func TestDeleteSelectors(t *testing.T) {
 	if got := e.mustRun("delete", "pods", "-l", "app=x"); got != "No resources found\n" {
 		t.Errorf("-l, nothing left: %q", got)
 	}
+	other := statusPod("o")
+	other.Namespace, other.Labels = "other", map[string]string{"app": "y"}
+	e.b.SetPod(other)
 	if got := e.mustRun("delete", "pod", "--all"); got != "pod \"c\" deleted\n" {
 		t.Errorf("--all: %q", got)
+	}
+	// -A reaches the other namespace's pod, as kubectl's.
+	if got := e.mustRun("delete", "pod", "-l", "app=y", "-A"); got != "pod \"o\" deleted\n" {
+		t.Errorf("-l -A: %q", got)
 	}
 
 	dir := t.TempDir()
@@ -48,7 +55,7 @@ func TestDeleteSelectors(t *testing.T) {
 		}
 	}
 	d := e.b.Deletes()
-	if len(d) != 5 || !d[2].Wait || d[0].Wait {
+	if len(d) != 6 || !d[2].Wait || d[0].Wait || d[3].Namespace != "other" {
 		t.Errorf("deletes: %+v", d)
 	}
 }

@@ -46,7 +46,7 @@ Usage:
   miniagent cp [-c CONTAINER] POD:PATH LOCAL | LOCAL POD:PATH
   miniagent label node|pod NAME KEY=VALUE... KEY-... [--overwrite]
   miniagent annotate pod NAME KEY=VALUE... KEY-... [--overwrite]
-  miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [--timeout 30s]
+  miniagent wait --for=delete|condition=NAME[=VALUE]|jsonpath='{EXPR}'=VALUE pod/NAME...|-l SELECTOR|--all [-A] [--timeout 30s]
   miniagent top pod [NAME] [--containers] [-l SELECTOR] [--sort-by cpu|memory]
   miniagent top node [NAME]
   miniagent taint node NAME KEY[=VALUE]:EFFECT... KEY[:EFFECT]-... [--overwrite]
@@ -58,7 +58,7 @@ Usage:
 Global flags:
   --socket PATH          daemon socket (env MINIAGENT_SOCKET, default /run/miniagent/miniagent.sock)
   -n, --namespace NS     namespace (default "default")
-  -A, --all-namespaces   all namespaces (get)
+  -A, --all-namespaces   all namespaces (get, top, get events; wait and delete with -l or --all)
 `
 
 // app is one CLI invocation.

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/miniagent/miniagent/agent/api"
-	"github.com/miniagent/miniagent/agent/spec"
+	"github.com/miniagent/miniagent/agent/manifest"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -47,7 +47,7 @@ func (a *app) apply(ctx context.Context, args []string) int {
 			if err != nil {
 				return a.fail(err)
 			}
-			got, err := spec.Decode(data, src)
+			got, err := manifest.Decode(data, src)
 			if err != nil {
 				return a.fail(err)
 			}
@@ -202,7 +202,7 @@ func (a *app) deleteTargets(ctx context.Context, rest, files []string, selector 
 				if err != nil {
 					return nil, err
 				}
-				pods, err := spec.Decode(data, src)
+				pods, err := manifest.Decode(data, src)
 				if err != nil {
 					return nil, err
 				}
@@ -244,13 +244,13 @@ func (a *app) deleteTargets(ctx context.Context, rest, files []string, selector 
 	case selector == "" && !all:
 		return nil, errors.New("resource(s) were provided, but no name was specified")
 	}
-	matched, err := a.selectPodNames(ctx, selector)
+	matched, err := a.selectPods(ctx, selector)
 	if err != nil {
 		return nil, err
 	}
 	var out []deleteTarget
-	for _, n := range matched {
-		out = append(out, deleteTarget{namespace: a.namespace, name: n})
+	for _, r := range matched {
+		out = append(out, deleteTarget{namespace: r.namespace, name: r.name})
 	}
 	return out, nil
 }

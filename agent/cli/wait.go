@@ -169,8 +169,13 @@ func errWaitTimeout(name string) error {
 	return fmt.Errorf("timed out waiting for the condition on pods/%s", name)
 }
 
-// wait implements `wait --for=... pod/NAME...|-l SEL|--all`: it follows the
-// API's watch of each pod until the condition holds or --timeout passes.
+// podRef names one pod to wait for.
+type podRef struct{ namespace, name string }
+
+// wait implements `wait --for=... pod/NAME...|-l SEL|--all [-A]`: it follows
+// the API's watch of each pod until the condition holds. As in kubectl,
+// --timeout bounds the whole command, not each pod: once it has passed, every
+// pod not yet done times out.
 func (a *app) wait(ctx context.Context, args []string) int {
 	fs := a.flagSet("wait")
 	forFlag := fs.String("for", "", "the condition to wait on: delete, condition=NAME[=VALUE], jsonpath='{EXPR}'[=VALUE]")
@@ -188,7 +193,11 @@ func (a *app) wait(ctx context.Context, args []string) int {
 	if *timeout < 0 {
 		*timeout = 7 * 24 * time.Hour
 	}
-	var names []string
+	// One deadline for the whole command, started before the pods are
+	// looked up, as kubectl's.
+	tctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var refs []podRef
 	if len(rest) > 0 {
 		res, n, err := splitResource(rest)
 		if err != nil {
@@ -203,21 +212,26 @@ func (a *app) wait(ctx context.Context, args []string) int {
 		if *selector != "" || *all {
 			return a.fail(errors.New("name cannot be provided when a selector is specified"))
 		}
-		names = n
+		if a.allNS {
+			return a.fail(errors.New("a resource cannot be retrieved by name across all namespaces"))
+		}
+		for _, name := range n {
+			refs = append(refs, podRef{a.namespace, name})
+		}
 	} else {
 		if *selector == "" && !*all {
 			return a.fail(errors.New("resource(s) were provided, but no name was specified"))
 		}
-		if names, err = a.selectPodNames(ctx, *selector); err != nil {
+		if refs, err = a.selectPods(ctx, *selector); err != nil {
 			return a.fail(err)
 		}
-		if len(names) == 0 && !cond.delete {
+		if len(refs) == 0 && !cond.delete {
 			return a.fail(errors.New("no matching resources found"))
 		}
 	}
 	rc := 0
-	for _, n := range names {
-		if err := a.waitOne(ctx, n, cond, *timeout, len(rest) == 0); err != nil {
+	for _, r := range refs {
+		if err := a.waitOne(ctx, tctx, r, cond, *timeout == 0, len(rest) == 0); err != nil {
 			fmt.Fprint(a.stderr, FormatError(err))
 			if isUnreachable(err) || ctx.Err() != nil {
 				return 1
@@ -229,9 +243,9 @@ func (a *app) wait(ctx context.Context, args []string) int {
 	return rc
 }
 
-// selectPodNames lists the names of the namespace's pods matching selector
-// ("" = all).
-func (a *app) selectPodNames(ctx context.Context, selector string) ([]string, error) {
+// selectPods lists the pods of the namespace (of all with -A) matching
+// selector ("" = all).
+func (a *app) selectPods(ctx context.Context, selector string) ([]podRef, error) {
 	sel := labels.Everything()
 	if selector != "" {
 		var err error
@@ -239,36 +253,37 @@ func (a *app) selectPodNames(ctx context.Context, selector string) ([]string, er
 			return nil, err
 		}
 	}
-	pods, err := a.client().ListPods(ctx, a.namespace)
+	pods, err := a.client().ListPods(ctx, a.listNamespace())
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []podRef
 	for _, p := range pods {
 		if sel.Matches(labels.Set(p.Labels)) {
-			out = append(out, p.Name)
+			out = append(out, podRef{p.Namespace, p.Name})
 		}
 	}
 	return out, nil
 }
 
-// waitOne waits for one pod; it prints "pod/NAME condition met" on success.
-// listed says the pod was found by a selector: if it is gone already, its
-// deletion is reported as met.
-func (a *app) waitOne(ctx context.Context, name string, cond waitFor, timeout time.Duration, listed bool) error {
+// waitOne waits for one pod until tctx (ctx with the --timeout deadline) is
+// done; once is --timeout=0: look once, do not wait. It prints "pod/NAME
+// condition met" on success. listed says the pod was found by a selector: if
+// it is gone already, its deletion is reported as met.
+func (a *app) waitOne(ctx, tctx context.Context, ref podRef, cond waitFor, once, listed bool) error {
 	c := a.client()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Watch first, then read the pod: no change falls between the two.
-	ch, err := c.WatchPod(wctx, a.namespace, name)
+	ch, err := c.WatchPod(wctx, ref.namespace, ref.name)
 	if err != nil {
 		return err
 	}
-	pod, err := c.GetPod(ctx, a.namespace, name)
+	pod, err := c.GetPod(ctx, ref.namespace, ref.name)
 	switch {
 	case apierrors.IsNotFound(err) && cond.delete:
 		if listed {
-			fmt.Fprintf(a.stdout, "pod/%s condition met\n", name)
+			fmt.Fprintf(a.stdout, "pod/%s condition met\n", ref.name)
 		}
 		return nil // never there: nothing to print, as kubectl
 	case err != nil:
@@ -278,27 +293,26 @@ func (a *app) waitOne(ctx context.Context, name string, cond waitFor, timeout ti
 	if done || err != nil {
 		return err
 	}
-	if timeout == 0 {
-		return errWaitTimeout(name)
+	if once {
+		return errWaitTimeout(ref.name)
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			return errWaitTimeout(name)
+		case <-tctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errWaitTimeout(ref.name)
 		case ev, ok := <-ch:
 			if !ok {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return fmt.Errorf("the watch of pod %q ended before the condition was met", name)
+				return fmt.Errorf("the watch of pod %q ended before the condition was met", ref.name)
 			}
 			if cond.delete {
 				if ev.Type == "DELETED" && ev.Pod.UID == pod.UID || ev.Pod.UID != pod.UID {
-					fmt.Fprintf(a.stdout, "pod/%s condition met\n", name)
+					fmt.Fprintf(a.stdout, "pod/%s condition met\n", ref.name)
 					return nil
 				}
 				continue

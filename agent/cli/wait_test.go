@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +122,56 @@ func TestWaitDelete(t *testing.T) {
 	}()
 	if got := e.mustRun("wait", "--for=delete", "-l", "app=x", "--timeout=10s"); got != "pod/a condition met\n" {
 		t.Errorf("deleted: %q", got)
+	}
+}
+
+// TestWaitTimeoutIsForTheWholeCommand: --timeout bounds the command, as
+// kubectl's: four pods that never get ready time out together, not one
+// after another.
+func TestWaitTimeoutIsForTheWholeCommand(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		e.b.SetPod(readyPod(n, v1.ConditionFalse))
+	}
+	start := time.Now()
+	out, errs, rc := e.cli("", "wait", "--for=condition=Ready", "--all", "--timeout=400ms")
+	took := time.Since(start)
+	want := "error: timed out waiting for the condition on pods/a\nerror: timed out waiting for the condition on pods/b\n" +
+		"error: timed out waiting for the condition on pods/c\nerror: timed out waiting for the condition on pods/d\n"
+	if rc != 1 || out != "" || errs != want {
+		t.Errorf("rc %d, stdout %q, stderr %q; want 1, \"\", %q", rc, out, errs, want)
+	}
+	// One after another would take at least 1.6 s.
+	if took < 400*time.Millisecond || took > 1200*time.Millisecond {
+		t.Errorf("took %v, want about the one --timeout of 400ms", took)
+	}
+}
+
+func TestWaitAllNamespaces(t *testing.T) {
+	e := newEnv(t)
+	a := readyPod("a", v1.ConditionTrue)
+	b := readyPod("b", v1.ConditionTrue)
+	b.Namespace = "other"
+	c := readyPod("c", v1.ConditionFalse)
+	c.Namespace = "other"
+	c.Labels = map[string]string{"app": "x"}
+	for _, p := range []*v1.Pod{a, b, c} {
+		e.b.SetPod(p)
+	}
+	out, errs, rc := e.cli("", "wait", "--for=condition=Ready", "--all", "-A", "--timeout=0")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	sort.Strings(lines)
+	if rc != 1 || strings.Join(lines, "\n") != "pod/a condition met\npod/b condition met" || errs != "error: timed out waiting for the condition on pods/c\n" {
+		t.Errorf("--all -A --timeout=0: %d %q %q", rc, out, errs)
+	}
+	if got := e.mustRun("wait", "--for=condition=Ready=false", "-l", "app=x", "--all-namespaces"); got != "pod/c condition met\n" {
+		t.Errorf("-l --all-namespaces: %q", got)
+	}
+	if got := e.mustRun("wait", "--for=condition=Ready", "--all"); got != "pod/a condition met\n" {
+		t.Errorf("--all without -A, namespace default: %q", got)
+	}
+	_, errs, rc = e.cli("", "wait", "--for=condition=Ready", "pod/a", "-A")
+	if rc != 1 || errs != "error: a resource cannot be retrieved by name across all namespaces\n" {
+		t.Errorf("name with -A: %d %q", rc, errs)
 	}
 }

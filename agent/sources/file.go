@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
+	podmanifest "github.com/miniagent/miniagent/agent/manifest"
 	"github.com/miniagent/miniagent/agent/spec"
 )
 
@@ -252,7 +253,7 @@ func (s *FileSource) readFile(file string) ([]*v1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	pods, err := spec.Decode(data, file)
+	pods, err := podmanifest.Decode(data, file)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miniagent/miniagent/agent/manifest"
 )
 
 // check runs a manifest through the same steps the agent does and returns
 // the first problem as text ("" when the manifest is accepted).
 func check(data []byte, source string) string {
-	pods, err := Decode(data, source)
+	pods, err := manifest.Decode(data, source)
 	if err != nil {
 		return err.Error()
 	}

@@ -2,14 +2,17 @@ package spec
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/miniagent/miniagent/agent/manifest"
 )
 
 func basePod() *v1.Pod {
-	pods, err := Decode([]byte(`apiVersion: v1
+	pods, err := manifest.Decode([]byte(`apiVersion: v1
 kind: Pod
 metadata: {name: web}
 spec:
@@ -171,7 +174,7 @@ func TestNormalizeImage(t *testing.T) {
 	for _, tc := range tests {
 		got, err := NormalizeImage(tc.in)
 		if tc.err != "" {
-			if err == nil || !contains(err.Error(), tc.err) {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("NormalizeImage(%q) error = %v, want %q", tc.in, err, tc.err)
 			}
 			continue

@@ -10,6 +10,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/miniagent/miniagent/agent/manifest"
 )
 
 // FuzzDecodeManifest feeds arbitrary bytes through what the agent does with
@@ -59,7 +61,7 @@ func FuzzDecodeManifest(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pods, err := Decode(data, "fuzz.yaml")
+		pods, err := manifest.Decode(data, "fuzz.yaml")
 		if err != nil {
 			if pods != nil {
 				t.Fatalf("Decode returned %d pods with error %v", len(pods), err)
@@ -113,7 +115,7 @@ func checkPod(t *testing.T, pod *v1.Pod) {
 	if err != nil {
 		t.Fatalf("marshal a valid pod: %v", err)
 	}
-	back, err := Decode(data, "roundtrip.json")
+	back, err := manifest.Decode(data, "roundtrip.json")
 	if err != nil {
 		t.Fatalf("a valid pod does not decode after marshalling: %v\n%s", err, data)
 	}

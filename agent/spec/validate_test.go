@@ -7,6 +7,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/miniagent/miniagent/agent/manifest"
 )
 
 const validManifest = `apiVersion: v1
@@ -92,7 +94,7 @@ spec:
 
 func validPod(t *testing.T) *v1.Pod {
 	t.Helper()
-	pods, err := Decode([]byte(validManifest), "valid.yaml")
+	pods, err := manifest.Decode([]byte(validManifest), "valid.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,61 +1,63 @@
-// Command miniagent is a small kubelet-like node agent: `miniagent daemon`
-// runs pods from Kubernetes pod YAML through containerd; every other verb
-// (apply, get, describe, logs, delete, ...) is a client of the daemon's
-// local API. main only wires packages together.
+// Command miniagent is a small kubelet-like node agent. Every verb but
+// `daemon` (apply, get, describe, logs, delete, exec, ...) is a client of the
+// daemon's local API, served by this binary. `miniagent daemon`, `miniagent
+// image import`, `miniagent kubeconfig` and `miniagent crilog-shim` exec
+// miniagent-daemon, found next
+// to this binary, with the same arguments (the process, its PID included,
+// stays the same): the client so links none of the daemon's packages and
+// starts in a few milliseconds. main only wires packages together.
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/miniagent/miniagent/agent/cli"
-	"github.com/miniagent/miniagent/runtime/crilog"
 )
+
+// daemonBinary is the daemon's program, installed next to this one.
+const daemonBinary = "miniagent-daemon"
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
-	switch verb(args) {
-	case "daemon":
-		return runDaemon(args)
-	case "image":
-		// import talks to containerd itself (it works without a daemon);
-		// pull, ls and rm go through the daemon.
-		if isImport(args) {
-			return runImage(args)
-		}
-	case "kubeconfig":
-		return runKubeconfig(args)
-	case "crilog-shim":
-		return crilog.ShimMain(args[1:])
+	if isDaemonVerb(args) {
+		return execDaemon(args)
 	}
 	return cli.Main(args, os.Stdin, os.Stdout, os.Stderr)
 }
 
-// isImport tells whether the word after "image" is "import".
-func isImport(args []string) bool {
-	for i, a := range args {
-		if a == "image" {
-			return i+1 < len(args) && args[i+1] == "import"
-		}
+// execDaemon replaces this process with miniagent-daemon ARGS; it returns
+// only when that fails.
+func execDaemon(args []string) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: miniagent %s: find this binary: %v\n", args[0], err)
+		return 1
 	}
-	return false
+	path := filepath.Join(filepath.Dir(self), daemonBinary)
+	err = syscall.Exec(path, append([]string{path}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "error: miniagent %s runs %s: %v (build it next to %s: go build -o %s ./cmd/%s, or install both with scripts/install.sh)\n",
+		args[0], path, err, self, path, daemonBinary)
+	return 1
 }
 
-// verb is the first argument that is not a flag (skipping the value of
-// the global --socket flag).
-func verb(args []string) string {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--socket" || a == "-s" {
-			i++
-			continue
-		}
-		if len(a) > 0 && a[0] == '-' {
-			continue
-		}
-		return a
+// isDaemonVerb tells whether args are one of the daemon binary's verbs:
+// daemon, image import, kubeconfig, crilog-shim (always the first
+// arguments).
+func isDaemonVerb(args []string) bool {
+	if len(args) == 0 {
+		return false
 	}
-	return ""
+	switch args[0] {
+	case "daemon", "kubeconfig", "crilog-shim":
+		return true
+	case "image":
+		return len(args) > 1 && args[1] == "import"
+	}
+	return false
 }

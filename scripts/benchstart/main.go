@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/miniagent/miniagent/scripts/internal/benchstat"
 )
 
 type options struct {
@@ -26,8 +28,8 @@ type options struct {
 	floorNamespace string // containerd namespace for the floor; "" skips it
 	stepsNamespace string // containerd namespace for --steps; "" skips it
 	stepsStateDir  string // sandbox state dir for --steps
-	logShim        string // miniagent binary for the --steps log shim
-	floorLogShim   string // miniagent binary for a second floor row with the log shim
+	logShim        string // miniagent-daemon binary for the --steps log shim
+	floorLogShim   string // miniagent-daemon binary for a second floor row with the log shim
 	floorLogDir    string // where that row's logs go
 	podNamespace   string // Kubernetes namespace of the bench pods
 	image          string
@@ -43,8 +45,8 @@ func main() {
 	flag.StringVar(&o.floorNamespace, "floor-namespace", "", "containerd namespace for the floor runs (empty: skip); must not be the daemon's")
 	flag.StringVar(&o.stepsNamespace, "steps-namespace", "", "containerd namespace for the per-step runs through runtime/containerd (empty: skip); must not be the daemon's")
 	flag.StringVar(&o.stepsStateDir, "steps-state-dir", "", "state dir (netns mounts) for the per-step runs")
-	flag.StringVar(&o.logShim, "log-shim", "", "absolute path of the miniagent binary, used as log shim in the per-step runs")
-	flag.StringVar(&o.floorLogShim, "floor-log-shim", "", "absolute path of the miniagent binary: add a floor row whose task logs through it (needs --floor-namespace)")
+	flag.StringVar(&o.logShim, "log-shim", "", "absolute path of the miniagent-daemon binary, used as log shim (its crilog-shim verb) in the per-step runs")
+	flag.StringVar(&o.floorLogShim, "floor-log-shim", "", "absolute path of the miniagent-daemon binary: add a floor row whose task logs through its crilog-shim verb (needs --floor-namespace)")
 	flag.StringVar(&o.floorLogDir, "floor-log-dir", "", "directory for the logs of the --floor-log-shim row (removed at the end)")
 	flag.StringVar(&o.podNamespace, "n", "default", "Kubernetes namespace of the bench pods")
 	flag.StringVar(&o.image, "image", "busybox", "image (must be present in every namespace used)")
@@ -144,22 +146,22 @@ func run(o options) error {
 
 	fmt.Printf("\nstart-up latency, %d runs each (after 1 warm-up), image %s\n\n", o.runs, o.image)
 	fmt.Printf("%-44s %9s %9s %9s %9s\n", "", "median", "p95", "min", "max")
-	var agentS, floorS summary
+	var agentS, floorS benchstat.Summary
 	if agent != nil {
 		how := "watch"
 		if o.poll > 0 {
 			how = "poll " + o.poll.String()
 		}
-		agentS = summarize(agentD)
+		agentS = benchstat.Summarize(agentD)
 		printRow(fmt.Sprintf("miniagent apply -> Running (%s)", how), agentS)
-		printRow("  of which the apply POST", summarize(postD))
+		printRow("  of which the apply POST", benchstat.Summarize(postD))
 	}
 	if floor != nil {
-		floorS = summarize(floorD)
+		floorS = benchstat.Summarize(floorD)
 		printRow("containerd create+start (floor)", floorS)
 	}
 	if floorShim != nil {
-		printRow("containerd create+start, crilog-shim IO", summarize(floorShimD))
+		printRow("containerd create+start, crilog-shim IO", benchstat.Summarize(floorShimD))
 	}
 	if agent != nil && floor != nil && floorS.Median > 0 {
 		fmt.Printf("\nratio of medians (miniagent / floor): %.2f\n", float64(agentS.Median)/float64(floorS.Median))
@@ -172,13 +174,13 @@ func run(o options) error {
 			for _, st := range stepD {
 				ds = append(ds, st[name])
 			}
-			printRow("  "+name, summarize(ds))
+			printRow("  "+name, benchstat.Summarize(ds))
 		}
 	}
 	return nil
 }
 
-func printRow(label string, s summary) {
+func printRow(label string, s benchstat.Summary) {
 	fmt.Printf("%-44s %9s %9s %9s %9s\n", label, ms(s.Median), ms(s.P95), ms(s.Min), ms(s.Max))
 }
 

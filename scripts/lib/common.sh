@@ -64,11 +64,13 @@ ma_require_root() {
 }
 
 # ma_setup SKIP [--need-bin]: run scripts/setup.sh unless SKIP is 1; with
-# --need-bin, then insist on bin/miniagent and bin/busybox-image.tar.
+# --need-bin, then insist on bin/miniagent, bin/miniagent-daemon and
+# bin/busybox-image.tar.
 ma_setup() {
 	[ "$1" = 1 ] || bash "$MA_REPO/scripts/setup.sh"
 	[ "${2:-}" = --need-bin ] || return 0
 	[ -x "$MA_BIN" ] || ma_die "no $MA_BIN (run scripts/setup.sh)"
+	[ -x "$MA_BIN-daemon" ] || ma_die "no $MA_BIN-daemon, which \`miniagent daemon\` runs (run scripts/setup.sh)"
 	[ -f "$MA_REPO/bin/busybox-image.tar" ] || ma_die "no bin/busybox-image.tar (run scripts/setup.sh)"
 }
 
@@ -220,13 +222,18 @@ ma_keep_log() {
 	cp "$MA_LOG" "$1"
 }
 
-# ma_build_helpers DIR [SRC]: builds the daemon's helper programs from the
-# source tree SRC (default the repository) into DIR, next to a miniagent
-# binary built there: miniagent-crilog (the log process of
-# --container-log-mode=process) and miniagent-exec (the exec probe server,
-# static C), each only if SRC has its source (older revisions lack one).
+# ma_build_helpers DIR [SRC]: builds the daemon's programs from the source
+# tree SRC (default the repository) into DIR, next to a miniagent binary
+# built there: miniagent-daemon (the agent itself, which `miniagent daemon`
+# execs), miniagent-crilog (the log process of --container-log-mode=process)
+# and miniagent-exec (the exec probe server, static C), each only if SRC has
+# its source (older revisions lack one; before miniagent-daemon, the
+# miniagent binary was the daemon too).
 ma_build_helpers() {
 	local dir=$1 src=${2:-$MA_REPO}
+	if [ -d "$src/cmd/miniagent-daemon" ]; then
+		(cd "$src" && go build -o "$dir/miniagent-daemon" ./cmd/miniagent-daemon)
+	fi
 	if [ -d "$src/cmd/miniagent-crilog" ]; then
 		(cd "$src" && go build -o "$dir/miniagent-crilog" ./cmd/miniagent-crilog)
 	fi

@@ -52,8 +52,8 @@ func faultBinaries(t *testing.T) (bin, tar string) {
 	return faultBins.bin, faultBins.tar
 }
 
-// buildFaultBinaries builds miniagent, miniagent-crilog next to it (as the
-// harness does) and the busybox image archive into a temporary directory.
+// buildFaultBinaries builds miniagent, miniagent-daemon and miniagent-crilog
+// next to it (as the harness does) and the busybox image archive into a temporary directory.
 func buildFaultBinaries() error {
 	repo, err := repoRoot()
 	if err != nil {
@@ -67,6 +67,7 @@ func buildFaultBinaries() error {
 	faultBins.bin, faultBins.tar = filepath.Join(dir, "miniagent"), filepath.Join(dir, "busybox.tar")
 	cmds := []*exec.Cmd{
 		exec.Command("go", "build", "-o", faultBins.bin, "./cmd/miniagent"),
+		exec.Command("go", "build", "-o", filepath.Join(dir, "miniagent-daemon"), "./cmd/miniagent-daemon"),
 		exec.Command("go", "build", "-o", filepath.Join(dir, "miniagent-crilog"), "./cmd/miniagent-crilog"),
 		exec.Command("bash", filepath.Join(repo, "scripts/build-busybox-image.sh"), faultBins.tar),
 	}

@@ -189,6 +189,12 @@ func newHarness() (*harness, error) {
 	if err := step("build miniagent", build); err != nil {
 		return x, err
 	}
+	// The daemon that `miniagent daemon` execs, next to the client.
+	daemonBin := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-daemon"), "./cmd/miniagent-daemon")
+	daemonBin.Dir = repo
+	if err := step("build miniagent-daemon", daemonBin); err != nil {
+		return x, err
+	}
 	// The log process the shim starts, next to the daemon as a user installs it.
 	logBin := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-crilog"), "./cmd/miniagent-crilog")
 	logBin.Dir = repo

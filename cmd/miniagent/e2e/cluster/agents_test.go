@@ -74,11 +74,15 @@ func repoRoot() (string, error) {
 	}
 }
 
-// buildAgent builds miniagent and miniagent-crilog into dir.
+// buildAgent builds miniagent, miniagent-daemon and miniagent-crilog into dir.
 func buildAgent(t *testing.T, repo, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "miniagent")
-	for _, c := range [][]string{{"-o", bin, "./cmd/miniagent"}, {"-o", filepath.Join(dir, "miniagent-crilog"), "./cmd/miniagent-crilog"}} {
+	for _, c := range [][]string{
+		{"-o", bin, "./cmd/miniagent"},
+		{"-o", filepath.Join(dir, "miniagent-daemon"), "./cmd/miniagent-daemon"},
+		{"-o", filepath.Join(dir, "miniagent-crilog"), "./cmd/miniagent-crilog"},
+	} {
 		cmd := exec.Command("go", append([]string{"build"}, c...)...)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {

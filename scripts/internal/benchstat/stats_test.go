@@ -1,4 +1,4 @@
-package main
+package benchstat
 
 import (
 	"testing"
@@ -21,18 +21,18 @@ func TestSummarize(t *testing.T) {
 	tests := []struct {
 		name string
 		in   []time.Duration
-		want summary
+		want Summary
 	}{
-		{"empty", nil, summary{}},
-		{"one", msList(7), summary{N: 1, Median: 7 * time.Millisecond, P95: 7 * time.Millisecond, Min: 7 * time.Millisecond, Max: 7 * time.Millisecond}},
-		{"odd unsorted", msList(5, 1, 3), summary{N: 3, Median: 3 * time.Millisecond, P95: 5 * time.Millisecond, Min: time.Millisecond, Max: 5 * time.Millisecond}},
-		{"even takes the mean of the middle two", msList(4, 1, 2, 10), summary{N: 4, Median: 3 * time.Millisecond, P95: 10 * time.Millisecond, Min: time.Millisecond, Max: 10 * time.Millisecond}},
+		{"empty", nil, Summary{}},
+		{"one", msList(7), Summary{N: 1, Median: 7 * time.Millisecond, P95: 7 * time.Millisecond, Min: 7 * time.Millisecond, Max: 7 * time.Millisecond}},
+		{"odd unsorted", msList(5, 1, 3), Summary{N: 3, Median: 3 * time.Millisecond, P95: 5 * time.Millisecond, Min: time.Millisecond, Max: 5 * time.Millisecond}},
+		{"even takes the mean of the middle two", msList(4, 1, 2, 10), Summary{N: 4, Median: 3 * time.Millisecond, P95: 10 * time.Millisecond, Min: time.Millisecond, Max: 10 * time.Millisecond}},
 		// nearest rank: ceil(0.95*30) = 29th smallest of 1..30.
-		{"thirty", msList(thirty...), summary{N: 30, Median: 15500 * time.Microsecond, P95: 29 * time.Millisecond, Min: time.Millisecond, Max: 30 * time.Millisecond}},
+		{"thirty", msList(thirty...), Summary{N: 30, Median: 15500 * time.Microsecond, P95: 29 * time.Millisecond, Min: time.Millisecond, Max: 30 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := summarize(tt.in); got != tt.want {
+			if got := Summarize(tt.in); got != tt.want {
 				t.Errorf("summarize = %+v, want %+v", got, tt.want)
 			}
 		})

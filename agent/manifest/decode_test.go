@@ -1,4 +1,4 @@
-package spec
+package manifest
 
 import (
 	"strings"
@@ -151,5 +151,3 @@ func TestDecodeKeepsFields(t *testing.T) {
 		t.Errorf("memory limit = %s, want 64Mi", got)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,29 +1,31 @@
-package main
+// Package benchstat summarizes the durations measured by the benchmark
+// programs under scripts/: median, nearest-rank p95, min and max.
+package benchstat
 
 import (
 	"slices"
 	"time"
 )
 
-// summary describes a set of durations.
-type summary struct {
+// Summary describes a set of durations.
+type Summary struct {
 	N           int
 	Median, P95 time.Duration
 	Min, Max    time.Duration
 }
 
-// summarize computes the summary of ds; an empty ds gives a zero summary.
+// Summarize computes the summary of ds; an empty ds gives a zero summary.
 // The median of an even count is the mean of the two middle values; p95 is
 // the nearest-rank percentile (the smallest value with at least 95% of the
 // values at or below it).
-func summarize(ds []time.Duration) summary {
+func Summarize(ds []time.Duration) Summary {
 	if len(ds) == 0 {
-		return summary{}
+		return Summary{}
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	n := len(s)
-	out := summary{N: n, Min: s[0], Max: s[n-1], P95: percentile(s, 95)}
+	out := Summary{N: n, Min: s[0], Max: s[n-1], P95: percentile(s, 95)}
 	if n%2 == 1 {
 		out.Median = s[n/2]
 	} else {
