@@ -34,7 +34,7 @@ spec:
   - name: web
     image: busybox
     imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "mkdir -p /www && echo hello-from-the-pod > /www/index.html && (while true; do echo tick; sleep 1; done) & exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www; echo hello-from-the-pod > /www/index.html; (while true; do echo tick; sleep 1; done) & exec httpd -f -p 8080 -h /www"]
     ports: [{name: http, containerPort: 8080}]
 `
 
