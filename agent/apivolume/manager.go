@@ -54,6 +54,8 @@ type Manager struct {
 	o    Options
 	mu   sync.Mutex
 	pods map[types.UID]*podVolumes
+	// mountTmpfs mounts a memory-backed volume's tmpfs (tests replace it).
+	mountTmpfs func(dir string) error
 }
 
 // NewManager returns a manager reading through o.Client.
@@ -67,7 +69,7 @@ func NewManager(o Options) *Manager {
 	if o.Period <= 0 {
 		o.Period = DefaultPeriod
 	}
-	return &Manager{o: o, pods: map[types.UID]*podVolumes{}}
+	return &Manager{o: o, pods: map[types.UID]*podVolumes{}, mountTmpfs: mountTmpfs}
 }
 
 // podVolumes is one pod's volumes and their refresher.
@@ -201,8 +203,13 @@ func (pv *podVolumes) refresh(mount bool) (time.Time, error) {
 func (pv *podVolumes) setUpVolume(pod *v1.Pod, v *v1.Volume, mount bool, fsGroup *int64) error {
 	dir := Dir(pv.podDir, v)
 	if mount {
-		if err := prepareDir(dir, MemoryBacked(v)); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
+		}
+		if MemoryBacked(v) && !isMountPoint(dir) {
+			if err := pv.m.mountTmpfs(dir); err != nil {
+				return err
+			}
 		}
 	}
 	files, err := Payload(pod, v, pv, pv.m.o.Env)
@@ -213,14 +220,8 @@ func (pv *podVolumes) setUpVolume(pod *v1.Pod, v *v1.Volume, mount bool, fsGroup
 	return err
 }
 
-// prepareDir creates a volume's directory, a tmpfs if memory-backed.
-func prepareDir(dir string, memory bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if !memory || isMountPoint(dir) {
-		return nil
-	}
+// mountTmpfs makes dir a tmpfs.
+func mountTmpfs(dir string) error {
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs at %s: %w", dir, err)
 	}
