@@ -25,6 +25,11 @@
 //     graceful deletions. A static pod's status goes to its mirror pod once
 //     a mirror lookup is installed (Pods.SetMirrorUID).
 //
+//   - Volumes whose content comes from the API server (configMap, secret,
+//     downwardAPI, projected with service account tokens) are made by
+//     agent/apivolume, which cmd/miniagent gives the agent as its
+//     Options.APIVolumes in cluster mode.
+//
 // The kubelet server (--port) is not served here: the port is only
 // advertised in the Node's daemonEndpoints.
 package cluster

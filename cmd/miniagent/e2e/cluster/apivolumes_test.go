@@ -67,7 +67,7 @@ func checkAPIVolumes(t *testing.T, r *podsRig, p *v1.Pod) {
 	if out, err := r.k.cp.Kubectl(r.k.ctx, "exec", p.Name, "--", "sh", "-c", "echo x > /etc/config/greeting"); err == nil {
 		t.Errorf("%s: configMap volume writable: %s", p.Name, out)
 	}
-	if got := exec("sh", "-c", "readlink "+sa+"..data; stat -c %a "+sa+"..data/token"); !strings.HasPrefix(got, "..20") || !strings.HasSuffix(got, "644") {
+	if got := strings.TrimSpace(exec("sh", "-c", "readlink "+sa+"..data; stat -c %a "+sa+"..data/token")); !strings.HasPrefix(got, "..20") || !strings.HasSuffix(got, "\n644") {
 		t.Errorf("%s: token volume layout %q, want ..data -> ..<timestamp>, token mode 644", p.Name, got)
 	}
 }
@@ -105,14 +105,17 @@ func jwtClaims(t *testing.T, token string) tokenClaims {
 }
 
 // mountsOf lists the host's mounts below a pod's directory.
-func mountsOf(uid string) []string {
+func mountsOf(uid string) []string { return mountsBelow("/pods/" + uid + "/") }
+
+// mountsBelow lists the host's mount points whose path contains part.
+func mountsBelow(part string) []string {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return []string{fmt.Sprint(err)}
 	}
 	var out []string
 	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && strings.Contains(f[4], "/pods/"+uid+"/") {
+		if f := strings.Fields(l); len(f) > 4 && strings.Contains(f[4], part) {
 			out = append(out, f[4])
 		}
 	}

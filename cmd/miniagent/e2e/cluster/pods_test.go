@@ -86,9 +86,9 @@ func (r *podsRig) deleteAll() {
 			r.t.Errorf("clean-up: %v %s", err, out)
 		}
 	}
-	for _, n := range []string{r.nodeA, r.nodeB} {
-		waitFor(r.t, 30*time.Second, "no containers left on "+n, func() (bool, string) {
-			left := containersOf(n, "")
+	for _, a := range []*agent{r.a, r.b} {
+		waitFor(r.t, 30*time.Second, "no containers or volume mounts left on "+a.name, func() (bool, string) {
+			left := append(containersOf(a.name, ""), mountsBelow(a.dir+"/")...)
 			return len(left) == 0, strings.Join(left, ", ")
 		})
 	}
