@@ -57,6 +57,7 @@ func TestAPIServerPodAPIVolumes(t *testing.T) {
 	h, _ := newSourceHarness(t)
 	vols := &fakeAPIVolumes{err: errors.New(`MountVolume.SetUp failed for volume "cfg" : configmap "app" not found`)}
 	h.a.opts.APIVolumes = vols
+	h.apiVolumes = vols // and the restarted agent's
 	pod := apiPod("web", "uid-1", func(p *v1.Pod) {
 		p.Spec.Volumes = []v1.Volume{
 			{Name: "kube-api-access-x", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
@@ -108,6 +109,23 @@ func TestAPIServerPodAPIVolumes(t *testing.T) {
 		if len(m) < 3 || m[0] != src || !slices.Contains(m[1:], "ro") {
 			t.Errorf("mount %s = %v, want %s read-only", dest, m, src)
 		}
+	}
+
+	// A restarted agent re-adopts the running pod and sets its volumes up
+	// again (their refresher ran in the old process).
+	vols.mu.Lock()
+	before := vols.setUps
+	vols.mu.Unlock()
+	h.stop()
+	h.start()
+	h.sourceSet(pod)
+	h.eventually("volumes set up again after the restart", func() bool {
+		vols.mu.Lock()
+		defer vols.mu.Unlock()
+		return vols.setUps > before
+	})
+	if n := len(h.rt.Containers()); n != 1 {
+		t.Fatalf("%d containers after the restart, want the same 1", n)
 	}
 
 	h.sourceSet() // deleted in the API server
