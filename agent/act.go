@@ -217,7 +217,7 @@ func (w *podWorker) finish(ctx context.Context) bool {
 // createSandbox creates the pod's volumes, cgroup and namespaces.
 func (w *podWorker) createSandbox(ctx context.Context) error {
 	a, pod := w.a, w.rec.Pod
-	if err := a.setupVolumes(pod); err != nil {
+	if err := a.setupVolumes(ctx, pod); err != nil {
 		return err
 	}
 	parent, err := a.ensurePodCgroup(pod)

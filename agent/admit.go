@@ -17,7 +17,7 @@ import (
 
 // ReasonUnsupportedPodSpec is the reason of a pod from the API server that
 // uses what miniagent cannot run (spec.Validate's "not supported by
-// miniagent" errors, e.g. a projected service account token volume). The
+// miniagent" errors, e.g. an ephemeral container or a csi volume). The
 // kubelet has no such reason: it runs all of these.
 const ReasonUnsupportedPodSpec = "UnsupportedPodSpec"
 
@@ -30,7 +30,7 @@ func (a *Agent) admitLocked(rec *podRecord, active []*v1.Pod) {
 	// agent can run: one it cannot run as specified is rejected, never run
 	// in part. (The other sources validate before they hand a pod over.)
 	if rec.Source == sources.SourceAPIServer {
-		if errs := spec.Validate(pod); len(errs) > 0 {
+		if errs := spec.ValidateFromAPIServer(pod); len(errs) > 0 {
 			rec.Rejected = true
 			rec.Reason = ReasonUnsupportedPodSpec
 			rec.Message = admission.RejectedPrefix + errs.ToAggregate().Error()

@@ -48,6 +48,19 @@ type Options struct {
 	// OnPodStatus, if set, is told every status a pod worker publishes
 	// (see PodStatusFunc); cluster mode's status manager listens here.
 	OnPodStatus PodStatusFunc
+	// APIVolumes makes the configMap, secret, downwardAPI and projected
+	// volumes of pods from the API server (cluster mode; nil: such a pod
+	// cannot start, its volumes fail to mount).
+	APIVolumes APIVolumes
+}
+
+// APIVolumes sets up the volumes whose content comes from the API server
+// (apivolume.Manager). The pod's worker calls SetUp before the pod's
+// containers start and on later syncs (cheap once set up), TearDown before
+// it removes the pod's volumes.
+type APIVolumes interface {
+	SetUp(ctx context.Context, pod *v1.Pod, podDir string) error
+	TearDown(uid types.UID)
 }
 
 // Agent runs pods. Create it with New, then call Run.

@@ -28,6 +28,8 @@ type harness struct {
 	root    string
 	maxPods int
 	metrics *metrics.Metrics
+	// apiVolumes, if set, is every started agent's Options.APIVolumes.
+	apiVolumes APIVolumes
 }
 
 func newHarness(t *testing.T) *harness {
@@ -45,7 +47,7 @@ func (h *harness) start() {
 		Runtime: h.rt, Clock: h.clock, Log: slog.New(slog.DiscardHandler),
 		RootDir: h.root, PodLogsDir: h.root + "/logs", CgroupRoot: "test",
 		Node: NodeConfig{Name: "node1", MaxPods: h.maxPods}, HealthPeriod: time.Hour,
-		Metrics: h.metrics,
+		Metrics: h.metrics, APIVolumes: h.apiVolumes,
 	})
 	if err != nil {
 		h.t.Fatal(err)

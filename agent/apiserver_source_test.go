@@ -170,10 +170,9 @@ func TestAPIServerPodMissingFromSetIsKilled(t *testing.T) {
 
 func TestAPIServerPodUnsupportedIsRejected(t *testing.T) {
 	h, l := newSourceHarness(t)
-	// What the ServiceAccount admission plugin adds unless
-	// automountServiceAccountToken is false.
+	// A volume type miniagent has no plugin for.
 	h.sourceSet(apiPod("web", "uid-1", func(p *v1.Pod) {
-		p.Spec.Volumes = []v1.Volume{{Name: "kube-api-access-x", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{}}}}
+		p.Spec.Volumes = []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{NFS: &v1.NFSVolumeSource{Server: "nfs", Path: "/x"}}}}
 	}))
 	h.eventually("rejected and reported", func() bool {
 		s, ok := l.get("uid-1")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,7 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 		w.killForProbe(ctx, k)
 	}
 	w.registerProbes()
+	w.refreshVolumes(ctx)
 
 	now := a.clock.Now()
 	acts := computePodActions(rec, now)
@@ -192,7 +194,13 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	}
 	if acts.CreateSandbox {
 		if err := w.createSandbox(ctx); err != nil {
-			a.events.warn(rec.Pod, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+			var me *mountError
+			if errors.As(err, &me) {
+				a.events.warn(rec.Pod, ReasonFailedMount, me.Error())
+				a.log.Info("volume not set up", "pod", podFullName(rec.Pod), "err", me)
+			} else {
+				a.events.warn(rec.Pod, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+			}
 			w.checkpoint()
 			w.publish()
 			return now.Add(retryDelay), false
@@ -213,6 +221,19 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 	w.checkpoint()
 	w.publish()
 	return wakeAt, false
+}
+
+// refreshVolumes hands a running pod's newest spec to its API volumes'
+// refresher, and sets them up again after an agent restart (the sandbox
+// exists, setupVolumes did not run in this process).
+func (w *podWorker) refreshVolumes(ctx context.Context) {
+	rec := w.rec
+	if rec.Sandbox == nil || rec.Deleting || rec.Rejected || rec.Terminal != "" {
+		return
+	}
+	if err := w.a.setupAPIVolumes(ctx, rec.Pod); err != nil {
+		w.a.events.warn(rec.Pod, ReasonFailedMount, err.Error())
+	}
 }
 
 // backOffEvent records kubelet's BackOff warning for a container held

@@ -52,4 +52,12 @@
 // without hostNetwork, envFrom, env from configMaps or secrets,
 // volumeDevices, subPathExpr, an emptyDir sizeLimit on disk, and every
 // volume type but emptyDir and hostPath.
+//
+// Pods from an API server (cluster mode, ValidateFromAPIServer) may also
+// have configMap, secret, downwardAPI and projected volumes
+// (serviceAccountToken, configMap, secret and downwardAPI sources; the
+// kube-api-access volume the API server adds to every pod): agent/apivolume
+// resolves them through the API server. A standalone agent refuses them
+// (spec.volumes[i]: Unsupported value), as a kubelet without an API server
+// cannot resolve them either.
 package spec

@@ -24,9 +24,18 @@ var (
 
 // Validate checks a defaulted pod the way the API server would for the
 // fields miniagent uses, and returns every problem with its field path.
-func Validate(pod *v1.Pod) field.ErrorList {
+func Validate(pod *v1.Pod) field.ErrorList { return validate(pod, false) }
+
+// ValidateFromAPIServer is Validate for a pod an API server bound to this
+// node (cluster mode): it also accepts the volumes whose content comes
+// from the API server (configMap, secret, downwardAPI and projected with
+// serviceAccountToken, configMap, secret and downwardAPI sources), which
+// a standalone agent cannot resolve.
+func ValidateFromAPIServer(pod *v1.Pod) field.ErrorList { return validate(pod, true) }
+
+func validate(pod *v1.Pod, apiVolumes bool) field.ErrorList {
 	allErrs := apivalidation.ValidateObjectMeta(&pod.ObjectMeta, true, apivalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
-	return append(allErrs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
+	return append(allErrs, validatePodSpec(&pod.Spec, apiVolumes, field.NewPath("spec"))...)
 }
 
 // ValidateUpdate checks newPod, which replaces oldPod (same namespace and
@@ -46,9 +55,9 @@ func ValidateUpdate(newPod, oldPod *v1.Pod) field.ErrorList {
 	return allErrs
 }
 
-func validatePodSpec(spec *v1.PodSpec, fld *field.Path) field.ErrorList {
+func validatePodSpec(spec *v1.PodSpec, apiVolumes bool, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	volumes, errs := validateVolumes(spec.Volumes, fld.Child("volumes"))
+	volumes, errs := validateVolumes(spec.Volumes, apiVolumes, fld.Child("volumes"))
 	allErrs = append(allErrs, errs...)
 
 	if len(spec.Containers) == 0 {

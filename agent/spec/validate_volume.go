@@ -12,12 +12,15 @@ import (
 
 var (
 	supportedVolumes = []string{"emptyDir", "hostPath"}
+	// apiVolumes are the volume types of ValidateFromAPIServer's pods.
+	apiVolumes       = []string{"emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected"}
+	projectedSources = []string{"serviceAccountToken", "configMap", "secret", "downwardAPI"}
 	hostPathTypes    = []string{"", string(v1.HostPathBlockDev), string(v1.HostPathCharDev), string(v1.HostPathDirectory), string(v1.HostPathDirectoryOrCreate), string(v1.HostPathFile), string(v1.HostPathFileOrCreate), string(v1.HostPathSocket)}
 )
 
 // validateVolumes checks the pod's volumes and returns the set of their
 // names for the volume mounts to refer to.
-func validateVolumes(volumes []v1.Volume, fld *field.Path) (sets.Set[string], field.ErrorList) {
+func validateVolumes(volumes []v1.Volume, fromAPI bool, fld *field.Path) (sets.Set[string], field.ErrorList) {
 	var allErrs field.ErrorList
 	names := sets.New[string]()
 	for i := range volumes {
@@ -36,12 +39,12 @@ func validateVolumes(volumes []v1.Volume, fld *field.Path) (sets.Set[string], fi
 		if vol.Name != "" {
 			names.Insert(vol.Name)
 		}
-		allErrs = append(allErrs, validateVolumeSource(&vol.VolumeSource, p)...)
+		allErrs = append(allErrs, validateVolumeSource(&vol.VolumeSource, fromAPI, p)...)
 	}
 	return names, allErrs
 }
 
-func validateVolumeSource(src *v1.VolumeSource, fld *field.Path) field.ErrorList {
+func validateVolumeSource(src *v1.VolumeSource, fromAPI bool, fld *field.Path) field.ErrorList {
 	set := setFields(src)
 	switch {
 	case len(set) == 0:
@@ -73,7 +76,23 @@ func validateVolumeSource(src *v1.VolumeSource, fld *field.Path) field.ErrorList
 		if hp.Type != nil && !sets.New(hostPathTypes...).Has(string(*hp.Type)) {
 			allErrs = append(allErrs, field.NotSupported(fld.Child("hostPath", "type"), *hp.Type, hostPathTypes))
 		}
+	case fromAPI && (src.ConfigMap != nil || src.Secret != nil || src.DownwardAPI != nil):
+		// The API server validated them; agent/apivolume reports a
+		// content problem (a missing key, a bad path) when mounting.
+	case fromAPI && src.Projected != nil:
+		for i, ps := range src.Projected.Sources {
+			p := fld.Child("projected", "sources").Index(i)
+			switch {
+			case ps.ServiceAccountToken != nil, ps.ConfigMap != nil, ps.Secret != nil, ps.DownwardAPI != nil:
+			default:
+				allErrs = append(allErrs, field.NotSupported(p, strings.Join(setFields(&ps), ","), projectedSources))
+			}
+		}
+	case fromAPI:
+		allErrs = append(allErrs, field.NotSupported(fld, set[0], apiVolumes))
 	default:
+		// configMap, secret, downwardAPI and projected volumes need an API
+		// server to resolve them: only cluster mode has one.
 		allErrs = append(allErrs, field.NotSupported(fld, set[0], supportedVolumes))
 	}
 	return allErrs

@@ -16,7 +16,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/miniagent/miniagent/agent"
+	"github.com/miniagent/miniagent/agent/apivolume"
 	"github.com/miniagent/miniagent/agent/cluster"
+	"github.com/miniagent/miniagent/agent/envvar"
 )
 
 // clusterFlags are kubelet's flags of the cluster mode.
@@ -106,6 +108,10 @@ func (cm *clusterMode) withAgentOptions(o agent.Options, log *slog.Logger) agent
 	}
 	cm.pods = cluster.NewPods(cluster.PodsOptions{Client: cm.client, NodeName: o.Node.Name, Log: log})
 	o.OnPodStatus = cm.pods.PodStatus
+	o.APIVolumes = apivolume.NewManager(apivolume.Options{
+		Client: cm.client, Clock: o.Clock, Log: log,
+		Env: apivolume.Env{HostIP: o.Node.IP, NodeAllocatable: envvar.HostAllocatable()},
+	})
 	return o
 }
 

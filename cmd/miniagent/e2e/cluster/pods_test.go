@@ -55,7 +55,8 @@ func newPodsRig(t *testing.T, ctx context.Context, e env) *podsRig {
 			t.Fatalf("import busybox into %s: %v\n%s", n, err, out)
 		}
 	}
-	common := []string{"--node-status-update-frequency", "2s"}
+	// --client-ca-file: the apiserver's kubelet client is let in (kubectl exec).
+	common := []string{"--node-status-update-frequency", "2s", "--client-ca-file", cp.CAFile}
 	r.a = newAgent(t, bin, r.nodeA, cp.NodeKubeconfigs[r.nodeA], e.basePort+10, append(common, "--node-labels", "zone=a")...)
 	r.b = newAgent(t, bin, r.nodeB, cp.NodeKubeconfigs[r.nodeB], e.basePort+11,
 		append(common, "--node-labels", "zone=b", "--register-with-taints", "dedicated=b:NoSchedule")...)
@@ -85,9 +86,9 @@ func (r *podsRig) deleteAll() {
 			r.t.Errorf("clean-up: %v %s", err, out)
 		}
 	}
-	for _, n := range []string{r.nodeA, r.nodeB} {
-		waitFor(r.t, 30*time.Second, "no containers left on "+n, func() (bool, string) {
-			left := containersOf(n, "")
+	for _, a := range []*agent{r.a, r.b} {
+		waitFor(r.t, 30*time.Second, "no containers or volume mounts left on "+a.name, func() (bool, string) {
+			left := append(containersOf(a.name, ""), mountsBelow(a.dir+"/")...)
 			return len(left) == 0, strings.Join(left, ", ")
 		})
 	}
@@ -140,8 +141,9 @@ func containersOf(namespace, uid string) []string {
 }
 
 // The pods' shared parts: busybox, which must not be pulled (no registry),
-// no service account token volume (miniagent has no projected volumes), a
-// short grace period and a main process that ends on SIGTERM.
+// no service account token volume (only the web Deployment has one, see
+// webAPIVolumes), a short grace period and a main process that ends on
+// SIGTERM.
 const (
 	podBase = `  automountServiceAccountToken: false
   terminationGracePeriodSeconds: 2
@@ -186,7 +188,8 @@ func indent(s, by string) string {
 
 // TestClusterPods runs pods from a real control plane on two agents and
 // checks through kubectl: a Deployment spread over both nodes and Running
-// with full status; the scheduler's node affinity, pod anti-affinity,
+// with full status, its service account token and configMap volumes (see
+// checkAPIVolumes); the scheduler's node affinity, pod anti-affinity,
 // taints and tolerations with the agents' --node-labels and
 // --register-with-taints; a pod bound to a node it does not fit ending
 // Failed NodeAffinity; liveness restarts; a graceful kubectl delete that
@@ -204,7 +207,8 @@ func TestClusterPods(t *testing.T) {
   - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
 `
 	created := time.Now()
-	r.apply("web", deployment("web", 4, spread))
+	r.apply("web", webAPIVolumes(deployment("web", 4, spread)))
+	createWebConfigLate(t, r)
 	r.k.run("rollout", "status", "deployment/web", "--timeout=120s")
 	t.Logf("deployment of 4 available %v after it was applied", time.Since(created).Round(time.Millisecond))
 	perNode := map[string]int{}
@@ -220,6 +224,7 @@ func TestClusterPods(t *testing.T) {
 	if perNode[r.nodeA] != 2 || perNode[r.nodeB] != 2 {
 		t.Errorf("web pods per node = %v, want 2 on each", perNode)
 	}
+	checkAPIVolumes(t, r, &r.pods("app=web")[0])
 
 	// Required node affinity to --node-labels' zone.
 	r.apply("affine", bare("affine", `  affinity:
@@ -364,6 +369,7 @@ func TestClusterPods(t *testing.T) {
 	waitFor(t, 20*time.Second, "nothing of "+victim.Name+" left on "+node, func() (bool, string) {
 		var left []string
 		left = append(left, containersOf(node, string(victim.UID))...)
+		left = append(left, mountsOf(string(victim.UID))...)
 		for _, p := range []string{"root/checkpoints/" + string(victim.UID) + ".json", "root/pods/" + string(victim.UID),
 			"pods/default_" + victim.Name + "_" + string(victim.UID)} {
 			if _, err := os.Stat(filepath.Join(agentDir, p)); err == nil {
