@@ -27,6 +27,7 @@
 //     (agent/statusmanager), which patches pods/status and completes
 //     graceful deletions. A static pod's status goes to its mirror pod once
 //     a mirror lookup is installed (Pods.SetMirrorUID).
+//
 //   - Volumes whose content comes from the API server (configMap, secret,
 //     downwardAPI, projected with service account tokens) are made by
 //     agent/apivolume, which cmd/miniagent gives the agent as its
