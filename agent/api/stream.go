@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -88,8 +89,24 @@ func serveWatch[T, E any](ctx context.Context, w http.ResponseWriter, initial []
 	}
 }
 
-// flushWriter sends the response header on the first write and flushes
-// every write when following, so log lines reach the client as they come.
+// WriteLogs runs stream with a writer that sends the response header
+// (200, text/plain) on the first byte and, when following, flushes every
+// write, so log lines reach the client as they come; a stream that ends
+// without error or output still gets its empty 200. started tells whether
+// the header went out: if not, an error is the caller's to answer.
+func WriteLogs(w http.ResponseWriter, follow bool, stream func(io.Writer) error) (started bool, err error) {
+	fw := &flushWriter{w: w, follow: follow}
+	err = stream(fw)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if err == nil && !fw.started {
+		fw.start()
+		return true, nil
+	}
+	return fw.started, err
+}
+
+// flushWriter is WriteLogs' writer.
 type flushWriter struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
@@ -165,19 +182,14 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierrors.NewBadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified"))
 		return
 	}
-	fw := &flushWriter{w: w, follow: opts.Follow}
-	err = s.b.PodLogs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, fw)
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
+	started, err := WriteLogs(w, opts.Follow, func(out io.Writer) error {
+		return s.b.PodLogs(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts, out)
+	})
 	switch {
-	case err != nil && !fw.started:
+	case err != nil && !started:
 		writeError(w, err)
-	case err != nil:
-		if r.Context().Err() == nil {
-			s.log.Warn("pod log stream ended with an error", "namespace", r.PathValue("ns"), "pod", r.PathValue("name"), "err", err)
-		}
-	case !fw.started:
-		fw.start()
+	case err != nil && r.Context().Err() == nil:
+		s.log.Warn("pod log stream ended with an error", "namespace", r.PathValue("ns"), "pod", r.PathValue("name"), "err", err)
 	}
 }
 

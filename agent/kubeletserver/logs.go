@@ -2,10 +2,10 @@ package kubeletserver
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -120,51 +120,13 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("container %q not found in pod %q", container, name), http.StatusNotFound)
 		return
 	}
-	fw := &flushWriter{w: w, follow: opts.Follow}
-	err = s.o.Backend.PodLogs(r.Context(), ns, name, opts, fw)
-	fw.mu.Lock()
-	defer fw.mu.Unlock()
+	started, err := api.WriteLogs(w, opts.Follow, func(out io.Writer) error {
+		return s.o.Backend.PodLogs(r.Context(), ns, name, opts, out)
+	})
 	switch {
-	case err != nil && !fw.started:
+	case err != nil && !started:
 		writeError(w, err)
-	case err != nil:
-		if r.Context().Err() == nil {
-			s.o.Log.Warn("container log stream ended with an error", "namespace", ns, "pod", name, "container", container, "err", err)
-		}
-	case !fw.started:
-		fw.start()
-	}
-}
-
-// flushWriter sends the headers with the first byte and, when following,
-// flushes every write so the client sees lines as they come.
-type flushWriter struct {
-	mu      sync.Mutex
-	w       http.ResponseWriter
-	follow  bool
-	started bool
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.started {
-		f.start()
-	}
-	n, err := f.w.Write(p)
-	if f.follow {
-		if fl, ok := f.w.(http.Flusher); ok {
-			fl.Flush()
-		}
-	}
-	return n, err
-}
-
-func (f *flushWriter) start() {
-	f.started = true
-	f.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	f.w.WriteHeader(http.StatusOK)
-	if fl, ok := f.w.(http.Flusher); ok && f.follow {
-		fl.Flush()
+	case err != nil && r.Context().Err() == nil:
+		s.o.Log.Warn("container log stream ended with an error", "namespace", ns, "pod", name, "container", container, "err", err)
 	}
 }
