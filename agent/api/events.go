@@ -56,29 +56,29 @@ func (q eventQuery) matches(e *v1.Event) bool {
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := parseEventQuery(r)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	watch, err := boolParam(r, "watch")
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	var ch <-chan EventWatchEvent
 	if watch {
 		// Subscribe before listing: nothing falls between the two.
 		if ch, err = s.b.WatchEvents(r.Context(), q.ns); err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
 	}
 	items, err := s.events(r.Context(), q)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	if !watch {
-		writeJSON(w, http.StatusOK, &v1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, Items: items})
+		WriteJSON(w, http.StatusOK, &v1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, Items: items})
 		return
 	}
 	serveWatch(r.Context(), w, items, ch, func(ev EventWatchEvent) (string, v1.Event) { return ev.Type, ev.Event },

@@ -59,27 +59,27 @@ func (s *Server) imageRoutes(im Imager) {
 	s.mux.HandleFunc("GET /images", func(w http.ResponseWriter, r *http.Request) {
 		items, err := im.ListImages(r.Context())
 		if err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, ImageList{Items: items})
+		WriteJSON(w, http.StatusOK, ImageList{Items: items})
 	})
 	s.mux.HandleFunc("DELETE /images", func(w http.ResponseWriter, r *http.Request) {
 		ref := r.URL.Query().Get("image")
 		if ref == "" {
-			writeError(w, apierrors.NewBadRequest("query parameter image is required: the image reference"))
+			WriteError(w, apierrors.NewBadRequest("query parameter image is required: the image reference"))
 			return
 		}
 		if err := im.RemoveImage(r.Context(), ref); err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusOK})
+		WriteJSON(w, http.StatusOK, metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusOK})
 	})
 	s.mux.HandleFunc("POST /images/pull", func(w http.ResponseWriter, r *http.Request) {
 		ref := r.URL.Query().Get("image")
 		if ref == "" {
-			writeError(w, apierrors.NewBadRequest("query parameter image is required: the image reference"))
+			WriteError(w, apierrors.NewBadRequest("query parameter image is required: the image reference"))
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -98,7 +98,7 @@ func (s *Server) imageRoutes(im Imager) {
 			flush()
 		})
 		if err != nil {
-			st := statusOf(err)
+			st := StatusOf(err)
 			_ = enc.Encode(PullUpdate{Error: &st})
 		} else {
 			_ = enc.Encode(PullUpdate{Image: &img})

@@ -16,26 +16,26 @@ import (
 func (s *Server) putNode(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("read body: %v", err)))
+		WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("read body: %v", err)))
 		return
 	}
 	var node v1.Node
 	if err := json.Unmarshal(data, &node); err != nil {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("Node in version \"v1\" cannot be handled as a Node: %v", err)))
+		WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("Node in version \"v1\" cannot be handled as a Node: %v", err)))
 		return
 	}
 	if name := r.PathValue("name"); node.Name != "" && node.Name != name {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", node.Name, name)))
+		WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", node.Name, name)))
 		return
 	}
 	node.Name = r.PathValue("name")
 	out, err := s.b.UpdateNode(r.Context(), &node)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	out.Kind, out.APIVersion = "Node", "v1"
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // UpdateNode replaces the node's labels and taints.

@@ -95,7 +95,7 @@ func setPodKind(p *v1.Pod) { p.Kind, p.APIVersion = "Pod", "v1" }
 func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	q, err := parseListQuery(r)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	ns := r.PathValue("ns")
@@ -105,7 +105,7 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	}
 	pods, err := s.b.ListPods(r.Context(), ns)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	list := v1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []v1.Pod{}}
@@ -115,13 +115,13 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 			list.Items = append(list.Items, pods[i])
 		}
 	}
-	writeJSON(w, http.StatusOK, &list)
+	WriteJSON(w, http.StatusOK, &list)
 }
 
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 	q, err := parseListQuery(r)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	if q.watch {
@@ -130,11 +130,11 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 	}
 	pod, err := s.b.GetPod(r.Context(), r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	setPodKind(pod)
-	writeJSON(w, http.StatusOK, pod)
+	WriteJSON(w, http.StatusOK, pod)
 }
 
 // decodePod reads a v1.Pod strictly: unknown or duplicate fields are a 400
@@ -168,23 +168,23 @@ func decodePod(r *http.Request) (*v1.Pod, error) {
 func (s *Server) applyPod(w http.ResponseWriter, r *http.Request) {
 	pod, err := decodePod(r)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	ns := r.PathValue("ns")
 	if pod.Namespace == "" {
 		pod.Namespace = ns
 	} else if pod.Namespace != ns {
-		writeError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+		WriteError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
 		return
 	}
 	if name := r.PathValue("name"); name != "" && pod.Name != name {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", pod.Name, name)))
+		WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", pod.Name, name)))
 		return
 	}
 	force, err := boolParam(r, "force")
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	var before *v1.Pod
@@ -197,7 +197,7 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request) {
 	}
 	stored, created, err := apply(r.Context(), pod)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	result, code := ApplyConfigured, http.StatusOK
@@ -209,7 +209,7 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(ApplyResultHeader, result)
 	setPodKind(stored)
-	writeJSON(w, code, stored)
+	WriteJSON(w, code, stored)
 }
 
 // sameDesired reports whether applying left what the user controls as it was.
@@ -224,33 +224,33 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 	var opts metav1.DeleteOptions
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 	if err != nil {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("read body: %v", err)))
+		WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("read body: %v", err)))
 		return
 	}
 	if len(strings.TrimSpace(string(data))) > 0 {
 		if err := json.Unmarshal(data, &opts); err != nil {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err)))
+			WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err)))
 			return
 		}
 	}
 	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" {
 		n, err := strconv.ParseInt(g, 10, 64)
 		if err != nil || n < 0 {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid gracePeriodSeconds %q", g)))
+			WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid gracePeriodSeconds %q", g)))
 			return
 		}
 		opts.GracePeriodSeconds = &n
 	}
 	wait, err := boolParam(r, "wait")
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	pod, err := s.b.DeletePod(r.Context(), r.PathValue("ns"), r.PathValue("name"), opts.GracePeriodSeconds, wait)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	setPodKind(pod)
-	writeJSON(w, http.StatusOK, pod)
+	WriteJSON(w, http.StatusOK, pod)
 }

@@ -64,7 +64,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /stats/summary", s.statsSummary)
 	s.debugRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{
+		WriteError(w, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
 			Message: fmt.Sprintf("the server could not find the requested resource (%s %s)", r.Method, r.URL.Path),
 		}})

@@ -60,10 +60,10 @@ type MemoryStats struct {
 func (s *Server) statsSummary(w http.ResponseWriter, r *http.Request) {
 	sum, err := s.b.Stats(r.Context())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sum)
+	WriteJSON(w, http.StatusOK, sum)
 }
 
 // Stats implements Backend.

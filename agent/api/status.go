@@ -26,7 +26,7 @@ var podsResource = schema.GroupResource{Resource: "pods"}
 
 // statusOf turns any error into the metav1.Status sent to the client:
 // apierrors values keep their own status, anything else is a 500.
-func statusOf(err error) metav1.Status {
+func StatusOf(err error) metav1.Status {
 	var as apierrors.APIStatus
 	if errors.As(err, &as) {
 		st := as.Status()
@@ -44,20 +44,20 @@ func statusOf(err error) metav1.Status {
 	return st
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		code = http.StatusInternalServerError
-		data, _ = json.Marshal(statusOf(fmt.Errorf("encode response: %w", err)))
+		data, _ = json.Marshal(StatusOf(fmt.Errorf("encode response: %w", err)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(append(data, '\n'))
 }
 
-func writeError(w http.ResponseWriter, err error) {
-	st := statusOf(err)
-	writeJSON(w, int(st.Code), st)
+func WriteError(w http.ResponseWriter, err error) {
+	st := StatusOf(err)
+	WriteJSON(w, int(st.Code), st)
 }
 
 // errorFromBody rebuilds the server's error from a non-2xx response body. If

@@ -28,12 +28,12 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 	ctx := r.Context()
 	ch, err := s.b.WatchPods(ctx, ns)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	pods, err := s.b.ListPods(ctx, ns)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	serveWatch(ctx, w, pods, ch, func(ev WatchEvent) (string, v1.Pod) { return ev.Type, ev.Pod },
@@ -145,14 +145,14 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 	opts.Container = q.Get("container")
 	for key, dst := range map[string]*bool{"previous": &opts.Previous, "follow": &opts.Follow, "timestamps": &opts.Timestamps} {
 		if *dst, err = boolParam(r, key); err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
 	}
 	if t := q.Get("tailLines"); t != "" {
 		n, err := strconv.ParseInt(t, 10, 64)
 		if err != nil {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid tailLines %q", t)))
+			WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid tailLines %q", t)))
 			return
 		}
 		if n >= 0 {
@@ -163,7 +163,7 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 {
-				writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid %s %q: must be a positive integer", key, v)))
+				WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid %s %q: must be a positive integer", key, v)))
 				return
 			}
 			*dst = &n
@@ -172,14 +172,14 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("sinceTime"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid sinceTime %q: %v", v, err)))
+			WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid sinceTime %q: %v", v, err)))
 			return
 		}
 		mt := metav1.NewTime(t)
 		opts.SinceTime = &mt
 	}
 	if opts.SinceSeconds != nil && opts.SinceTime != nil {
-		writeError(w, apierrors.NewBadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified"))
+		WriteError(w, apierrors.NewBadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified"))
 		return
 	}
 	started, err := WriteLogs(w, opts.Follow, func(out io.Writer) error {
@@ -187,7 +187,7 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err != nil && !started:
-		writeError(w, err)
+		WriteError(w, err)
 	case err != nil && r.Context().Err() == nil:
 		s.log.Warn("pod log stream ended with an error", "namespace", r.PathValue("ns"), "pod", r.PathValue("name"), "err", err)
 	}
@@ -196,25 +196,25 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	node, err := s.b.Node(r.Context())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	if name := r.PathValue("name"); node.Name != name {
-		writeError(w, apierrors.NewNotFound(v1.Resource("nodes"), name))
+		WriteError(w, apierrors.NewNotFound(v1.Resource("nodes"), name))
 		return
 	}
 	node.Kind, node.APIVersion = "Node", "v1"
-	writeJSON(w, http.StatusOK, node)
+	WriteJSON(w, http.StatusOK, node)
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	node, err := s.b.Node(r.Context())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	node.Kind, node.APIVersion = "Node", "v1"
-	writeJSON(w, http.StatusOK, &v1.NodeList{
+	WriteJSON(w, http.StatusOK, &v1.NodeList{
 		TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"},
 		Items:    []v1.Node{*node},
 	})

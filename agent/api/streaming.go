@@ -79,17 +79,17 @@ func NewStreamHandlers(s Streamer, log *slog.Logger) *StreamHandlers {
 func (h *StreamHandlers) ServeExec(w http.ResponseWriter, r *http.Request, namespace, pod, container string) {
 	cmd := r.URL.Query()["command"]
 	if len(cmd) == 0 {
-		writeError(w, apierrors.NewBadRequest("you must specify a command (the command parameter)"))
+		WriteError(w, apierrors.NewBadRequest("you must specify a command (the command parameter)"))
 		return
 	}
 	opts, err := StreamOptions(r.URL.Query())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	uid, name, err := h.s.StreamTarget(r.Context(), namespace, pod, container, true)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	ex := execAdapter{s: h.s, namespace: namespace}
@@ -102,12 +102,12 @@ func (h *StreamHandlers) ServeExec(w http.ResponseWriter, r *http.Request, names
 func (h *StreamHandlers) ServeAttach(w http.ResponseWriter, r *http.Request, namespace, pod, container string) {
 	opts, err := StreamOptions(r.URL.Query())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	uid, name, err := h.s.StreamTarget(r.Context(), namespace, pod, container, true)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	remotecommand.ServeAttach(w, r, execAdapter{s: h.s, namespace: namespace}, pod, uid, name, opts,
@@ -119,12 +119,12 @@ func (h *StreamHandlers) ServeAttach(w http.ResponseWriter, r *http.Request, nam
 func (h *StreamHandlers) ServePortForward(w http.ResponseWriter, r *http.Request, namespace, pod string) {
 	opts, err := portforward.NewV4Options(r)
 	if err != nil {
-		writeError(w, apierrors.NewBadRequest(err.Error()))
+		WriteError(w, apierrors.NewBadRequest(err.Error()))
 		return
 	}
 	uid, _, err := h.s.StreamTarget(r.Context(), namespace, pod, "", false)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	portforward.ServePortForward(w, r, forwardAdapter{s: h.s, namespace: namespace, log: h.log}, pod, uid, opts,

@@ -12,6 +12,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/miniagent/miniagent/agent/api"
 )
 
 //go:generate sh -c "cd ../../tools/k8s && GOWORK=off go run ./kubeapi-openapi ../../agent/kubeapi/openapi-v1.json"
@@ -58,11 +60,11 @@ var serverVersion = sync.OnceValue(func() version.Info {
 })
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, serverVersion())
+	api.WriteJSON(w, http.StatusOK, serverVersion())
 }
 
 func (s *Server) apiVersions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, &metav1.APIVersions{
+	api.WriteJSON(w, http.StatusOK, &metav1.APIVersions{
 		TypeMeta:                   metav1.TypeMeta{Kind: "APIVersions"},
 		Versions:                   []string{"v1"},
 		ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host}},
@@ -70,7 +72,7 @@ func (s *Server) apiVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resourceList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, &metav1.APIResourceList{
+	api.WriteJSON(w, http.StatusOK, &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: "v1", APIResources: apiResources,
 	})
@@ -78,7 +80,7 @@ func (s *Server) resourceList(w http.ResponseWriter, _ *http.Request) {
 
 // groupList is /apis: no API groups, only the legacy core group at /api.
 func (s *Server) groupList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, &metav1.APIGroupList{
+	api.WriteJSON(w, http.StatusOK, &metav1.APIGroupList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
 		Groups:   []metav1.APIGroup{},
 	})
@@ -87,7 +89,7 @@ func (s *Server) groupList(w http.ResponseWriter, _ *http.Request) {
 // openAPIPaths is /openapi/v3: where each group version's document is,
 // with its hash so clients can cache it.
 func (s *Server) openAPIPaths(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{
 		"api/v1": map[string]string{"serverRelativeURL": "/openapi/v3/api/v1?hash=" + openAPIHash()},
 	}})
 }

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/miniagent/miniagent/agent/api"
 )
 
 // callLocal runs the local API's handler for r and decodes its answer
@@ -71,12 +73,12 @@ func serveEvent(e *v1.Event) *v1.Event {
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	r2, uid, err := eventQuery(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if isWatch(r) {
@@ -85,7 +87,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var list v1.EventList
 	if err := s.callLocal(r2, &list); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	items := []v1.Event{}
@@ -100,11 +102,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		for i := range items {
 			objs[i] = &items[i]
 		}
-		writeJSON(w, http.StatusOK, tableOf(f, rv, eventColumns, objs, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, rv, eventColumns, objs, s.clock.Now()))
 		return
 	}
 	list.Items, list.ResourceVersion = items, rv
-	writeJSON(w, http.StatusOK, &list)
+	api.WriteJSON(w, http.StatusOK, &list)
 }
 
 func (s *Server) watchEvents(w http.ResponseWriter, r *http.Request, f format, uid types.UID) {
@@ -112,7 +114,7 @@ func (s *Server) watchEvents(w http.ResponseWriter, r *http.Request, f format, u
 	if rv := r.URL.Query().Get("resourceVersion"); rv != "" && rv != "0" {
 		var ok bool
 		if seen, ok = s.evs.get(rv); !ok {
-			writeError(w, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %s", rv)))
+			api.WriteError(w, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %s", rv)))
 			return
 		}
 	}
@@ -215,7 +217,7 @@ func noWatch(w http.ResponseWriter, r *http.Request, resource string) bool {
 	if !isWatch(r) {
 		return false
 	}
-	writeError(w, apierrors.NewMethodNotSupported(v1.Resource(resource), "watch"))
+	api.WriteError(w, apierrors.NewMethodNotSupported(v1.Resource(resource), "watch"))
 	return true
 }
 
@@ -225,17 +227,17 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	_, fs, err := parseSelectors(r, fields.Set{"metadata.name": ""})
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	var list v1.NodeList
 	if err := s.callLocal(r, &list); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	items := []v1.Node{}
@@ -249,82 +251,82 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 		for i := range items {
 			objs[i] = &items[i]
 		}
-		writeJSON(w, http.StatusOK, tableOf(f, "", nodeColumns, objs, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, "", nodeColumns, objs, s.clock.Now()))
 		return
 	}
 	list.Items = items
-	writeJSON(w, http.StatusOK, &list)
+	api.WriteJSON(w, http.StatusOK, &list)
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	var n v1.Node
 	if err := s.callLocal(r, &n); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	serveNode(&n)
 	if f.table {
-		writeJSON(w, http.StatusOK, tableOf(f, n.ResourceVersion, nodeColumns, []object{&n}, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, n.ResourceVersion, nodeColumns, []object{&n}, s.clock.Now()))
 		return
 	}
-	writeJSON(w, http.StatusOK, &n)
+	api.WriteJSON(w, http.StatusOK, &n)
 }
 
 // patchNode patches the node's labels and taints (kubectl label node,
 // taint node) through the Backend's UpdateNode.
 func (s *Server) patchNode(w http.ResponseWriter, r *http.Request) {
 	if err := refuseDryRun(r); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	data, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	s.write.Lock()
 	defer s.write.Unlock()
 	node, err := s.b.Node(r.Context())
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if name := r.PathValue("name"); node.Name != name {
-		writeError(w, apierrors.NewNotFound(v1.Resource("nodes"), name))
+		api.WriteError(w, apierrors.NewNotFound(v1.Resource("nodes"), name))
 		return
 	}
 	serveNode(node)
 	cur, err := json.Marshal(node)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	ct := strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0])
 	next, err := patchJSON(types.PatchType(ct), cur, data, v1.Node{})
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	var patched v1.Node
 	if err := json.Unmarshal(next, &patched); err != nil {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("Node in version \"v1\" cannot be handled as a Node: %v", err)))
+		api.WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("Node in version \"v1\" cannot be handled as a Node: %v", err)))
 		return
 	}
 	if patched.Name != node.Name {
-		writeError(w, apierrors.NewBadRequest("the name of a node cannot be changed by a patch"))
+		api.WriteError(w, apierrors.NewBadRequest("the name of a node cannot be changed by a patch"))
 		return
 	}
 	out, err := s.b.UpdateNode(r.Context(), &patched)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, serveNode(out))
+	api.WriteJSON(w, http.StatusOK, serveNode(out))
 }
 
 // namespaces are "default" and those of the pods, Active since the node
@@ -362,12 +364,12 @@ func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	items, err := s.namespaces(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if f.table {
@@ -375,32 +377,32 @@ func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
 		for i := range items {
 			objs[i] = &items[i]
 		}
-		writeJSON(w, http.StatusOK, tableOf(f, "", namespaceColumns, objs, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, "", namespaceColumns, objs, s.clock.Now()))
 		return
 	}
-	writeJSON(w, http.StatusOK, &v1.NamespaceList{TypeMeta: metav1.TypeMeta{Kind: "NamespaceList", APIVersion: "v1"}, Items: items})
+	api.WriteJSON(w, http.StatusOK, &v1.NamespaceList{TypeMeta: metav1.TypeMeta{Kind: "NamespaceList", APIVersion: "v1"}, Items: items})
 }
 
 func (s *Server) getNamespace(w http.ResponseWriter, r *http.Request) {
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	items, err := s.namespaces(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	for i := range items {
 		if items[i].Name == r.PathValue("name") {
 			if f.table {
-				writeJSON(w, http.StatusOK, tableOf(f, "", namespaceColumns, []object{&items[i]}, s.clock.Now()))
+				api.WriteJSON(w, http.StatusOK, tableOf(f, "", namespaceColumns, []object{&items[i]}, s.clock.Now()))
 				return
 			}
-			writeJSON(w, http.StatusOK, &items[i])
+			api.WriteJSON(w, http.StatusOK, &items[i])
 			return
 		}
 	}
-	writeError(w, apierrors.NewNotFound(v1.Resource("namespaces"), r.PathValue("name")))
+	api.WriteError(w, apierrors.NewNotFound(v1.Resource("namespaces"), r.PathValue("name")))
 }

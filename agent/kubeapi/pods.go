@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/miniagent/miniagent/agent/api"
 )
 
 var podsResource = schema.GroupResource{Resource: "pods"}
@@ -94,7 +96,7 @@ func (s *Server) servePod(p *v1.Pod) *v1.Pod {
 func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	q, err := parsePodQuery(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if isWatch(r) {
@@ -103,12 +105,12 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	pods, err := s.matchingPods(r.Context(), r.PathValue("ns"), q)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	rv := s.snaps.add(pods)
@@ -117,10 +119,10 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 		for i := range pods {
 			objs[i] = &pods[i]
 		}
-		writeJSON(w, http.StatusOK, tableOf(f, rv, podColumns, objs, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, rv, podColumns, objs, s.clock.Now()))
 		return
 	}
-	writeJSON(w, http.StatusOK, &v1.PodList{
+	api.WriteJSON(w, http.StatusOK, &v1.PodList{
 		TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
 		ListMeta: metav1.ListMeta{ResourceVersion: rv}, Items: pods,
 	})
@@ -144,20 +146,20 @@ func (s *Server) matchingPods(ctx context.Context, ns string, q podQuery) ([]v1.
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	pod, err := s.b.GetPod(r.Context(), r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	s.servePod(pod)
 	if f.table {
-		writeJSON(w, http.StatusOK, tableOf(f, pod.ResourceVersion, podColumns, []object{pod}, s.clock.Now()))
+		api.WriteJSON(w, http.StatusOK, tableOf(f, pod.ResourceVersion, podColumns, []object{pod}, s.clock.Now()))
 		return
 	}
-	writeJSON(w, http.StatusOK, pod)
+	api.WriteJSON(w, http.StatusOK, pod)
 }
 
 // watchLine is one line of a watch stream (metav1.WatchEvent's shape).
@@ -175,7 +177,7 @@ type watchLine struct {
 func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, q podQuery) {
 	f, err := negotiate(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	query := r.URL.Query()
@@ -183,7 +185,7 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, q podQuery) {
 	if t := query.Get("timeoutSeconds"); t != "" {
 		n, err := strconv.ParseInt(t, 10, 64)
 		if err != nil || n < 0 {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", t)))
+			api.WriteError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", t)))
 			return
 		}
 		if n > 0 {
@@ -197,19 +199,19 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, q podQuery) {
 	if rv := query.Get("resourceVersion"); !initial && rv != "" && rv != "0" {
 		var ok bool
 		if base, ok = s.snaps.get(rv); !ok {
-			writeError(w, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %s", rv)))
+			api.WriteError(w, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %s", rv)))
 			return
 		}
 	}
 	ns := r.PathValue("ns")
 	ch, err := s.b.WatchPods(ctx, ns) // subscribe before listing: nothing falls between
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	pods, err := s.matchingPods(ctx, ns, q)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	ws := newWatchStream(w, f, podColumns, s.clock)

@@ -107,7 +107,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/namespaces", s.listNamespaces)
 	m.HandleFunc("GET /api/v1/namespaces/{name}", s.getNamespace)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apierrors.StatusError{ErrStatus: metav1.Status{
+		api.WriteError(w, &apierrors.StatusError{ErrStatus: metav1.Status{
 			Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
 			Message: "the server could not find the requested resource",
 			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseTypeUnexpectedServerResponse, Message: "404 page not found"}}},
@@ -121,7 +121,7 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeError(w, apierrors.NewUnauthorized("Unauthorized"))
+			api.WriteError(w, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}
 		s.mux.ServeHTTP(w, r)

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/miniagent/miniagent/agent/api"
 )
 
 const maxBodyBytes = 8 << 20
@@ -73,29 +75,29 @@ func refuseDryRun(r *http.Request) error {
 // createPod is POST .../pods: a new pod, AlreadyExists if one has its name.
 func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 	if err := refuseDryRun(r); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" && ct != "" {
-		writeError(w, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "create", podsResource, "",
+		api.WriteError(w, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "create", podsResource, "",
 			fmt.Sprintf("the body of the request was in an unknown format %q - accepted media types include: application/json", ct), 0, false))
 		return
 	}
 	data, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	pod, err := decodePod(r, data)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	ns := r.PathValue("ns")
 	if pod.Namespace == "" {
 		pod.Namespace = ns
 	} else if pod.Namespace != ns {
-		writeError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
+		api.WriteError(w, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request"))
 		return
 	}
 	if pod.Name == "" && pod.GenerateName != "" {
@@ -104,25 +106,25 @@ func (s *Server) createPod(w http.ResponseWriter, r *http.Request) {
 	s.write.Lock()
 	defer s.write.Unlock()
 	if _, err := s.b.GetPod(r.Context(), ns, pod.Name); err == nil {
-		writeError(w, apierrors.NewAlreadyExists(podsResource, pod.Name))
+		api.WriteError(w, apierrors.NewAlreadyExists(podsResource, pod.Name))
 		return
 	} else if !apierrors.IsNotFound(err) {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	pod.ManagedFields = nil
 	pod.Kind, pod.APIVersion = "Pod", "v1"
 	tracked, err := s.fm.Update(&v1.Pod{TypeMeta: pod.TypeMeta}, pod, userAgentManager(r))
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	out, err := s.store(r.Context(), tracked.(*v1.Pod))
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, out)
+	api.WriteJSON(w, http.StatusCreated, out)
 }
 
 // store hands pod to the Backend (the only writer) and keeps its managed
@@ -159,12 +161,12 @@ func (s *Server) pruneManagedFields(ctx context.Context) {
 // changes the pod in place or refuses with the apiserver's message.
 func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
 	if err := refuseDryRun(r); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	data, err := readBody(r)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -177,7 +179,7 @@ func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
 	case apierrors.IsNotFound(err) && pt == types.ApplyPatchType:
 		live = &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	case err != nil:
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	default:
 		s.servePod(live)
@@ -185,27 +187,27 @@ func (s *Server) patchPod(w http.ResponseWriter, r *http.Request) {
 	live.Kind, live.APIVersion = "Pod", "v1"
 	patched, err := s.applyPatch(r, pt, live, data)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	if patched.Name != name || patched.Namespace != ns {
-		writeError(w, apierrors.NewBadRequest("the name and namespace of a pod cannot be changed by a patch"))
+		api.WriteError(w, apierrors.NewBadRequest("the name and namespace of a pod cannot be changed by a patch"))
 		return
 	}
 	if live.UID != "" && patched.ResourceVersion != "" && patched.ResourceVersion != live.ResourceVersion {
-		writeError(w, apierrors.NewConflict(podsResource, name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
+		api.WriteError(w, apierrors.NewConflict(podsResource, name, fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
 		return
 	}
 	out, err := s.store(r.Context(), patched)
 	if err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	code := http.StatusOK
 	if live.UID == "" {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, out)
+	api.WriteJSON(w, code, out)
 }
 
 // applyPatch computes the patched pod, its managed fields updated.
@@ -253,7 +255,7 @@ func (s *Server) applyPatch(r *http.Request, pt types.PatchType, live *v1.Pod, p
 // it is gone (pruneManagedFields).
 func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 	if err := refuseDryRun(r); err != nil {
-		writeError(w, err)
+		api.WriteError(w, err)
 		return
 	}
 	s.local.ServeHTTP(w, r)
