@@ -24,6 +24,16 @@ const prepareTimeout = 30 * time.Second
 // ready at once: max(2, NumCPU).
 func DefaultPrepareConcurrency() int { return max(2, goruntime.NumCPU()) }
 
+// WithPrepareConcurrency bounds how many containers' exec paths are made
+// ready at once; n <= 0 keeps the default, DefaultPrepareConcurrency().
+func WithPrepareConcurrency(n int) Option {
+	return func(m *Manager) {
+		if n > 0 {
+			m.prepSlots = make(chan struct{}, n)
+		}
+	}
+}
+
 // startPrepare starts readying inst's exec path if it has exec probes and
 // the Execer can; inst.prepared is closed when that ended (either way), and
 // inst.stop cancels it. Called with the instance registered.

@@ -65,7 +65,9 @@ func TestExecPreparedOutsideSlots(t *testing.T) {
 	e := &preparingExecer{execs: map[string]int{},
 		block: map[string]chan struct{}{"a": make(chan struct{}), "gone": make(chan struct{})}}
 	clk := clocktesting.NewFakeClock(t0)
-	m := NewManager(e, clk, nil, nil, nil, nil, WithExecConcurrency(1))
+	// Three preparations at once: a's and gone's block, b's must not
+	// wait behind them for this test.
+	m := NewManager(e, clk, nil, nil, nil, nil, WithExecConcurrency(1), WithPrepareConcurrency(3))
 	m.start = t0.Add(-time.Hour) // no start jitter
 	t.Cleanup(m.Stop)
 	liveness := func() *v1.Probe {
@@ -111,4 +113,26 @@ func TestExecPreparedOutsideSlots(t *testing.T) {
 	if seen["a"] != 1 || seen["b"] != 1 || seen["net"] != 0 || seen["gone"] != 0 {
 		t.Fatalf("prepared %v: want a and b once each, never net (no exec probe) nor gone (removed)", prepared)
 	}
+}
+
+// Preparations are bounded: with one at a time, a second container's waits
+// (and so does its first exec) until the first one's ended.
+func TestExecPrepareBounded(t *testing.T) {
+	e := &preparingExecer{execs: map[string]int{}, block: map[string]chan struct{}{"a": make(chan struct{})}}
+	m := NewManager(e, clocktesting.NewFakeClock(t0), nil, nil, nil, nil, WithPrepareConcurrency(1))
+	m.start = t0.Add(-time.Hour)
+	t.Cleanup(m.Stop)
+	liveness := &v1.Probe{PeriodSeconds: 1, ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}}
+	m.AddContainer(target("a", "p1", &v1.Container{Name: "a", LivenessProbe: liveness}))
+	waitFor(t, 2*time.Second, "a's preparation holding the one slot", func() bool { return len(m.prepSlots) == 1 })
+	m.AddContainer(target("b", "p2", &v1.Container{Name: "b", LivenessProbe: liveness}))
+	time.Sleep(100 * time.Millisecond)
+	if execs, prepared, _ := e.snapshot(); len(prepared) != 0 || execs["b"] != 0 {
+		t.Fatalf("b prepared %v / exec'd %d while a's preparation held the only slot", prepared, execs["b"])
+	}
+	close(e.block["a"])
+	waitFor(t, 2*time.Second, "b prepared and probed after a", func() bool {
+		execs, prepared, _ := e.snapshot()
+		return len(prepared) == 2 && execs["b"] >= 1
+	})
 }
