@@ -99,7 +99,7 @@ func (a *Agent) runTaintManager(ctx context.Context) {
 func (a *Agent) taintPass() time.Time {
 	a.mu.Lock()
 	now := a.clock.Now()
-	taints := a.node.cfg.Taints
+	taints := a.nodeTaintsLocked()
 	snaps := a.snapshotsLocked()
 	workers := make(map[types.UID]*podWorker, len(a.workers))
 	for uid, w := range a.workers {
