@@ -41,6 +41,15 @@ func hasTaint(n *v1.Node, key string) bool {
 // It evicts every untolerating pod of node a: run it last.
 func checkNodeFromAPIServer(t *testing.T, r *podsRig) {
 	t.Helper()
+	// status.images: the busybox the pods run, with a digest and its size.
+	waitFor(t, 30*time.Second, "node a's status.images lists busybox", func() (bool, string) {
+		for _, img := range r.k.node(r.nodeA).Status.Images {
+			if len(img.Names) >= 2 && strings.Contains(img.Names[0], "busybox@sha256:") && img.SizeBytes > 0 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(r.k.node(r.nodeA).Status.Images)
+	})
 	r.k.run("label", "node", r.nodeA, "nadm-disk=ssd")
 	waitFor(t, 30*time.Second, "agent a shows the apiserver's label", func() (bool, string) {
 		n, err := r.localNode()
