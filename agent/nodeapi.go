@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"maps"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,6 +59,41 @@ func (a *Agent) nodeTaintsLocked() []v1.Taint {
 		return a.node.api.taints
 	}
 	return a.node.cfg.Taints
+}
+
+// admissionNodeLocked is the node admission judges against. In cluster
+// mode only its NoExecute taints count, as in kubelet's admission: the
+// scheduler honours NoSchedule, and a pod bound by nodeName (a DaemonSet's,
+// one placed on a cordoned node) runs despite them. Standalone, the agent
+// is its own scheduler and NoSchedule taints keep pods off.
+func (a *Agent) admissionNodeLocked() *v1.Node {
+	node := a.buildNodeLocked()
+	if a.node.cfg.Cluster {
+		node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t v1.Taint) bool { return t.Effect != v1.TaintEffectNoExecute })
+	}
+	return node
+}
+
+// Taints that the node lifecycle controller puts on a Node it has not
+// heard from. The agent sees them only when it is back (and they are
+// about to go): in cluster mode the controller-manager evicts for them,
+// and the agent's taint manager leaves them out, else an agent back from
+// an outage would evict its pods for the outage's length.
+const (
+	taintNodeNotReady    = "node.kubernetes.io/not-ready"
+	taintNodeUnreachable = "node.kubernetes.io/unreachable"
+)
+
+// taintManagerTaintsLocked are the taints the NoExecute taint manager acts
+// on.
+func (a *Agent) taintManagerTaintsLocked() []v1.Taint {
+	taints := a.nodeTaintsLocked()
+	if a.node.api == nil {
+		return taints
+	}
+	return slices.DeleteFunc(slices.Clone(taints), func(t v1.Taint) bool {
+		return t.Key == taintNodeNotReady || t.Key == taintNodeUnreachable
+	})
 }
 
 // stampTaints copies next; a NoExecute taint without timeAdded takes the

@@ -130,3 +130,38 @@ func TestStampTaints(t *testing.T) {
 		})
 	}
 }
+
+// In cluster mode admission counts only NoExecute taints (kubelet's); the
+// taint manager leaves the node lifecycle controller's own taints out.
+func TestClusterNodeAdmissionAndTaintManagerTaints(t *testing.T) {
+	h := newClusterHarness(t)
+	past := metav1.NewTime(t0.Add(-time.Hour))
+	h.a.SetAPIServerNode(apiServerNode(map[string]string{"kubernetes.io/hostname": "node1"},
+		v1.Taint{Key: "dedicated", Value: "b", Effect: v1.TaintEffectNoSchedule},
+		v1.Taint{Key: "node.kubernetes.io/unschedulable", Effect: v1.TaintEffectNoSchedule}))
+	h.apply(podYAML("bound", "Always", nil, "app"))
+	h.waitRunning("bound", "app")
+
+	// Back from an outage: the controller's unreachable taint, an hour old,
+	// is still on the Node; a pod tolerating it for 300 s is not evicted.
+	h.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: tol\nspec:\n  tolerations:\n  - key: node.kubernetes.io/unreachable\n    operator: Exists\n    effect: NoExecute\n    tolerationSeconds: 300\n  containers:\n  - name: app\n    image: busybox\n    imagePullPolicy: IfNotPresent\n")
+	h.waitRunning("tol", "app")
+	h.a.SetAPIServerNode(apiServerNode(map[string]string{"kubernetes.io/hostname": "node1"},
+		v1.Taint{Key: "node.kubernetes.io/unreachable", Effect: v1.TaintEffectNoExecute, TimeAdded: &past}))
+	h.clock.Step(time.Second)
+	time.Sleep(50 * time.Millisecond)
+	if p := h.pod("tol"); p.Status.Phase != v1.PodRunning {
+		t.Fatalf("tol %s %s after the stale unreachable taint, want still Running", p.Status.Phase, p.Status.Reason)
+	}
+	// Standalone, the same NoSchedule taint keeps a pod off.
+	s := newHarness(t)
+	node, _ := s.a.Node(context.Background())
+	node.Spec.Taints = []v1.Taint{{Key: "dedicated", Value: "b", Effect: v1.TaintEffectNoSchedule}}
+	if _, err := s.a.UpdateNode(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+	s.apply(podYAML("bound", "Always", nil, "app"))
+	if p := s.pod("bound"); p.Status.Phase != v1.PodFailed || p.Status.Reason != "TaintToleration" {
+		t.Fatalf("standalone pod on a NoSchedule-tainted node: %s %s", p.Status.Phase, p.Status.Reason)
+	}
+}
