@@ -48,7 +48,7 @@ func (a *Agent) admitLocked(rec *podRecord, active []*v1.Pod) {
 		a.events.warn(pod, rec.Reason, "The node had condition: [MemoryPressure]. ")
 		return
 	}
-	res := admission.Admit(pod, a.buildNodeLocked(), active)
+	res := admission.Admit(pod, a.admissionNodeLocked(), active)
 	for _, w := range res.Warnings {
 		a.events.warn(pod, admission.WarningReason, w)
 	}
@@ -99,7 +99,7 @@ func (a *Agent) runTaintManager(ctx context.Context) {
 func (a *Agent) taintPass() time.Time {
 	a.mu.Lock()
 	now := a.clock.Now()
-	taints := a.node.cfg.Taints
+	taints := a.taintManagerTaintsLocked()
 	snaps := a.snapshotsLocked()
 	workers := make(map[types.UID]*podWorker, len(a.workers))
 	for uid, w := range a.workers {

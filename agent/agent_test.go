@@ -30,6 +30,8 @@ type harness struct {
 	metrics *metrics.Metrics
 	// apiVolumes, if set, is every started agent's Options.APIVolumes.
 	apiVolumes APIVolumes
+	// cluster is every started agent's NodeConfig.Cluster.
+	cluster bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -46,7 +48,7 @@ func (h *harness) start() {
 	a, err := New(Options{
 		Runtime: h.rt, Clock: h.clock, Log: slog.New(slog.DiscardHandler),
 		RootDir: h.root, PodLogsDir: h.root + "/logs", CgroupRoot: "test",
-		Node: NodeConfig{Name: "node1", MaxPods: h.maxPods}, HealthPeriod: time.Hour,
+		Node: NodeConfig{Name: "node1", MaxPods: h.maxPods, Cluster: h.cluster}, HealthPeriod: time.Hour,
 		Metrics: h.metrics, APIVolumes: h.apiVolumes,
 	})
 	if err != nil {

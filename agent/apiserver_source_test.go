@@ -253,3 +253,35 @@ func TestDeletedPodFinalPhase(t *testing.T) {
 		})
 	}
 }
+
+// A pod deleted before its container ever ran ends, as kubelet's, with the
+// container terminated ContainerStatusUnknown (137), not waiting.
+func TestAPIServerPodDeletedBeforeItsContainerRan(t *testing.T) {
+	h, l := newSourceHarness(t)
+	never := func(p *v1.Pod) {
+		p.Spec.Containers[0].Image, p.Spec.Containers[0].ImagePullPolicy = "absent:1", v1.PullNever
+	}
+	h.sourceSet(apiPod("web", "uid-1", never))
+	h.eventually("waiting ErrImageNeverPull", func() bool {
+		cs := h.pod("web").Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == ReasonErrImageNeverPull
+	})
+	h.sourceSet(apiPod("web", "uid-1", never, func(p *v1.Pod) {
+		g := int64(0)
+		ts := metav1.NewTime(time.Now())
+		p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &ts, &g
+	}))
+	h.eventually("finished status told", func() bool {
+		s, ok := l.get("uid-1")
+		return ok && s.finished
+	})
+	s, _ := l.get("uid-1")
+	cs := s.pod.Status.ContainerStatuses
+	if s.pod.Status.Phase != v1.PodFailed || len(cs) != 1 || cs[0].State.Waiting != nil || cs[0].State.Terminated == nil {
+		t.Fatalf("final status %s %+v, want Failed with the container terminated", s.pod.Status.Phase, cs)
+	}
+	if term := cs[0].State.Terminated; term.Reason != "ContainerStatusUnknown" || term.ExitCode != 137 ||
+		term.Message != "The container could not be located when the pod was terminated" {
+		t.Fatalf("container terminated %+v, want kubelet's ContainerStatusUnknown 137", term)
+	}
+}

@@ -350,7 +350,12 @@ func (a *Agent) WatchEvents(ctx context.Context, namespace string) (<-chan api.E
 	return out, nil
 }
 
-// Node implements api.Backend.
+// Node implements api.Backend. Its status.images are the runtime's images
+// (none if the runtime cannot list them, as kubelet's setter does).
 func (a *Agent) Node(ctx context.Context) (*v1.Node, error) {
-	return a.buildNode(ctx), nil
+	n := a.buildNode(ctx)
+	if imgs, err := a.rt.ListImages(ctx); err == nil {
+		n.Status.Images = nodeImages(imgs)
+	}
+	return n, nil
 }

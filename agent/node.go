@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	goruntime "runtime"
@@ -31,6 +32,11 @@ type NodeConfig struct {
 	// hostIP, and podIP with hostNetwork. "" = the host's first global
 	// IPv4 address.
 	IP string
+	// Cluster says the node is a Node of a Kubernetes cluster: its labels
+	// and taints become the apiserver's (SetAPIServerNode), UpdateNode
+	// refuses and no persisted node.json applies. Labels and Taints are
+	// what it registers with.
+	Cluster bool
 }
 
 // DefaultMaxPods is kubelet's default --max-pods.
@@ -51,6 +57,9 @@ type nodeInfo struct {
 	oomRestricted bool
 	// runtimeVersion is the last version the runtime reported.
 	runtimeVersion string
+	// api is the apiserver Node's labels and taints (cluster mode, once
+	// seen; nil before and in standalone mode).
+	api *apiNode
 }
 
 // ResolveNodeName is the name the node goes by: name, or if that is empty
@@ -148,7 +157,10 @@ func (a *Agent) buildNodeLocked() *v1.Node {
 	for k, v := range n.cfg.Labels {
 		labels[k] = v
 	}
-	taints := append([]v1.Taint(nil), n.cfg.Taints...)
+	if n.api != nil {
+		labels = maps.Clone(n.api.labels)
+	}
+	taints := append([]v1.Taint(nil), a.nodeTaintsLocked()...)
 	capacity := v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewQuantity(int64(n.cpus), resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),

@@ -28,6 +28,9 @@ func (a *Agent) nodeStatePath() string { return filepath.Join(a.opts.RootDir, "n
 // loadNodeState replaces the flag-given labels and taints with the persisted
 // ones, once a user has changed them.
 func (a *Agent) loadNodeState() error {
+	if a.node.cfg.Cluster {
+		return nil
+	}
 	data, err := os.ReadFile(a.nodeStatePath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -58,6 +61,9 @@ func (a *Agent) fixedLabels() map[string]string {
 func (a *Agent) UpdateNode(ctx context.Context, in *v1.Node) (*v1.Node, error) {
 	if in.Name != "" && in.Name != a.node.cfg.Name {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "nodes"}, in.Name)
+	}
+	if a.node.cfg.Cluster {
+		return nil, a.refuseClusterNodeUpdate()
 	}
 	var errs field.ErrorList
 	errs = append(errs, metav1validation.ValidateLabels(in.Labels, field.NewPath("metadata", "labels"))...)

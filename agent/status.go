@@ -151,10 +151,12 @@ func (a *Agent) renderPod(rec *podRecord, runtimeUp bool, at time.Time) *v1.Pod 
 		st.ContainerStatuses = append(st.ContainerStatuses, a.containerStatus(c, spec, false, defaultWaiting))
 	}
 
+	final := false // the pod ended: kubelet's TerminatePod applies
 	switch {
 	case rec.Terminal != "" && !rec.anyRunning():
 		// As kubelet, a terminal phase is shown once no container runs.
 		st.Phase = rec.Terminal
+		final = true
 	case !runtimeUp:
 		st.Phase = v1.PodUnknown
 	case rec.Deleting && rec.Released:
@@ -166,12 +168,18 @@ func (a *Agent) renderPod(rec *podRecord, runtimeUp bool, at time.Time) *v1.Pod 
 		if !podstatus.IsTerminal(st.Phase) && !podstatus.IsStaticPod(pod) {
 			st.Phase = v1.PodFailed
 		}
+		final = true
 	default:
 		st.Phase = podstatus.Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, false, hasStarted)
 		if rec.Terminal == "" && podstatus.IsTerminal(st.Phase) {
 			// The worker has not decided the pod's end yet.
 			st.Phase = v1.PodRunning
 		}
+	}
+	if final {
+		// Containers that never ran (or whose end is unknown) end as
+		// ContainerStatusUnknown, exit code 137, not waiting.
+		podstatus.TerminateContainers(pod, st)
 	}
 	sandboxReady := rec.Sandbox != nil && rec.Terminal == "" && !rec.Deleting
 	st.Conditions = podstatus.Conditions(pod, sandboxReady, rec.Conditions, now)

@@ -12,10 +12,15 @@
 //
 //   - Node status (setters.go, status.go): pure setters turn the agent's
 //     own view of the node (capacity, allocatable, conditions, runtime
-//     version, from agent.Agent.Node) plus the flags into the Node's
+//     version, images, from agent.Agent.Node) plus the flags into the Node's
 //     status; it is recomputed every --node-status-update-frequency and
 //     patched (strategic merge, status subresource) when it changed or
 //     --node-status-report-frequency has passed since the last patch.
+//
+//   - The Node's labels and taints (nodewatch.go): the Node keeper
+//     watches its own Node and hands every version to Options.Sink
+//     (agent.Agent.SetAPIServerNode), so that admission and the taint
+//     manager use what the cluster's users set with kubectl.
 //
 //   - The node Lease in kube-node-lease, renewed by the lease controller
 //     of k8s.io/component-helpers every quarter of

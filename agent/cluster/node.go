@@ -51,6 +51,9 @@ func (n *Node) Run(ctx context.Context) error {
 		renew, n.o.NodeName, v1.NamespaceNodeLease, n.setLeaseOwner(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { lc.Run(ctx) })
+	if n.o.Sink != nil {
+		wg.Go(func() { n.watchNode(ctx) })
+	}
 	defer wg.Wait()
 
 	t := n.o.Clock.NewTicker(n.o.StatusUpdateFrequency)

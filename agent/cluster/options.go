@@ -53,6 +53,10 @@ type Options struct {
 	LeaseDurationSeconds  int32
 	// Port is advertised as daemonEndpoints.kubeletEndpoint.Port (--port).
 	Port int32
+	// Sink, if set, is handed the Node from the apiserver on every change
+	// (its labels and taints, which win over Labels and Taints once the
+	// Node exists).
+	Sink NodeSink
 	// Events, if set, records kubelet's node status events (NodeReady...).
 	Events NodeEventRecorder
 	Clock  clock.WithTicker // nil = the real clock

@@ -31,13 +31,19 @@ type setter func(in inputs, node *v1.Node)
 
 // setters run in kubelet's order; the conditions setter keeps kubelet's
 // condition order (MemoryPressure, DiskPressure, PIDPressure, Ready last).
-var setters = []setter{setAddresses, setResources, setNodeInfo, setDaemonEndpoints, setConditions}
+var setters = []setter{setAddresses, setResources, setNodeInfo, setDaemonEndpoints, setImages, setConditions}
 
 // setNodeStatus runs every setter on node.
 func setNodeStatus(in inputs, node *v1.Node) {
 	for _, s := range setters {
 		s(in, node)
 	}
+}
+
+// setImages sets status.images: the agent's (kubelet's list of images
+// with their repo digests and tags, largest first, at most 50).
+func setImages(in inputs, node *v1.Node) {
+	node.Status.Images = append([]v1.ContainerImage(nil), in.local.Status.Images...)
 }
 
 // setAddresses sets InternalIP (--node-ip, else the agent's address) and

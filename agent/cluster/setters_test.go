@@ -242,3 +242,20 @@ func TestValidateNodeLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestSetImagesCopiesTheAgents(t *testing.T) {
+	local := localNode(v1.ConditionTrue, "")
+	local.Status.Images = []v1.ContainerImage{{Names: []string{"busybox@sha256:1", "busybox:latest"}, SizeBytes: 42}}
+	node := &v1.Node{Status: v1.NodeStatus{Images: []v1.ContainerImage{{Names: []string{"old:1"}, SizeBytes: 1}}}}
+	setNodeStatus(testInputs(t0, local), node)
+	if len(node.Status.Images) != 1 || node.Status.Images[0].Names[1] != "busybox:latest" || node.Status.Images[0].SizeBytes != 42 {
+		t.Fatalf("status.images = %+v", node.Status.Images)
+	}
+	local.Status.Images[0].SizeBytes = 7
+	if node.Status.Images[0].SizeBytes != 42 {
+		t.Fatal("status.images shares the agent's slice")
+	}
+	if !statusChanged(&v1.NodeStatus{}, &node.Status) {
+		t.Fatal("new images are not a status change")
+	}
+}

@@ -106,6 +106,7 @@ func (cm *clusterMode) withAgentOptions(o agent.Options, log *slog.Logger) agent
 	if cm.ip != nil {
 		o.Node.IP = cm.ip.String()
 	}
+	o.Node.Cluster = true
 	cm.pods = cluster.NewPods(cluster.PodsOptions{Client: cm.client, NodeName: o.Node.Name, Log: log})
 	o.OnPodStatus = cm.pods.PodStatus
 	o.APIVolumes = apivolume.NewManager(apivolume.Options{
@@ -124,7 +125,7 @@ func (cm *clusterMode) build(f daemonFlags, taints []v1.Taint, a *agent.Agent, l
 	c := f.cluster
 	var err error
 	cm.node, err = cluster.New(cluster.Options{
-		Client: cm.client, Local: a, NodeName: a.NodeName(), NodeIP: cm.ip, RegisterNode: c.registerNode,
+		Client: cm.client, Local: a, Sink: a, NodeName: a.NodeName(), NodeIP: cm.ip, RegisterNode: c.registerNode,
 		Labels: f.nodeLabels, Taints: taints,
 		StatusUpdateFrequency: c.statusUpdate, StatusReportFrequency: c.statusReport,
 		LeaseDurationSeconds: c.leaseDurationSeconds, Port: c.port, Log: log,

@@ -193,7 +193,8 @@ func indent(s, by string) string {
 // taints and tolerations with the agents' --node-labels and
 // --register-with-taints; a pod bound to a node it does not fit ending
 // Failed NodeAffinity; liveness restarts; a graceful kubectl delete that
-// leaves nothing on the node.
+// leaves nothing on the node; kubectl label and taint node reaching the
+// agent (checkNodeFromAPIServer).
 func TestClusterPods(t *testing.T) {
 	e := loadEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -379,6 +380,7 @@ func TestClusterPods(t *testing.T) {
 		return len(left) == 0, strings.Join(left, ", ")
 	})
 	r.k.run("rollout", "status", "deployment/web", "--timeout=90s") // the ReplicaSet replaced it
+	checkNodeFromAPIServer(t, r)
 	if !r.a.alive() || !r.b.alive() {
 		t.Errorf("an agent exited: a alive %v, b alive %v", r.a.alive(), r.b.alive())
 	}
