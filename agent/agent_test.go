@@ -339,3 +339,21 @@ func TestImagePullFailureBacksOff(t *testing.T) {
 		t.Fatalf("second pull after %v, before the 10 s back-off", d)
 	}
 }
+
+// A container whose process ended before the runtime's Start returned (its
+// exit time precedes the start time taken then) never shows finishedAt
+// before startedAt.
+func TestExitBeforeStartTimeKeepsOrder(t *testing.T) {
+	h := newHarness(t)
+	h.apply(podYAML("quick", "Never", nil, "app"))
+	id := h.waitRunning("quick", "app")
+	started := h.pod("quick").Status.ContainerStatuses[0].State.Running.StartedAt
+	if err := h.rt.Exit(id, 0, started.Add(-2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("Succeeded", func() bool { return h.pod("quick").Status.Phase == v1.PodSucceeded })
+	term := h.pod("quick").Status.ContainerStatuses[0].State.Terminated
+	if term == nil || term.FinishedAt.Before(&term.StartedAt) || !term.StartedAt.Equal(&started) {
+		t.Fatalf("terminated %+v, want startedAt %v kept and finishedAt not before it", term, started)
+	}
+}

@@ -316,6 +316,12 @@ func (w *podWorker) recordExit(id string, code int32, at time.Time, oom bool, re
 	if at.IsZero() {
 		at = a.clock.Now()
 	}
+	if at.Before(in.StartedAt) {
+		// The start time is taken when Start returned; a process that ended
+		// at once can have exited before that (the runtime's exit time).
+		// finishedAt never precedes the startedAt a watcher already saw.
+		at = in.StartedAt
+	}
 	in.Exited, in.ExitCode, in.FinishedAt = true, code, at
 	in.OOMKilled = in.OOMKilled || oom
 	in.Reason, in.Message = reason, msg
