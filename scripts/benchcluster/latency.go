@@ -12,6 +12,7 @@ import (
 // latencies are the counted rounds of both kinds.
 type latencies struct {
 	cluster, standalone []time.Duration
+	taken               []time.Duration // cluster: create → the agent's first status
 	loadBefore          loadAvg
 	loadAfter           loadAvg
 }
@@ -31,10 +32,10 @@ func latency(ctx context.Context, o options, cb *clusterBench, sb *standaloneBen
 			kinds[0], kinds[1] = kinds[1], kinds[0]
 		}
 		for _, k := range kinds {
-			var d time.Duration
+			var d, taken time.Duration
 			var err error
 			if k == "cluster" {
-				d, err = cb.once(ctx, roundName("c", i))
+				d, taken, err = cb.once(ctx, roundName("c", i))
 			} else {
 				d, err = sb.once(ctx, roundName("s", i))
 			}
@@ -46,6 +47,7 @@ func latency(ctx context.Context, o options, cb *clusterBench, sb *standaloneBen
 			}
 			if k == "cluster" {
 				l.cluster = append(l.cluster, d)
+				l.taken = append(l.taken, taken)
 			} else {
 				l.standalone = append(l.standalone, d)
 			}
@@ -61,6 +63,7 @@ func (l latencies) print(o options) {
 		o.rounds, o.image, l.loadBefore, l.loadAfter)
 	fmt.Printf("%-52s %9s %9s %9s %9s\n", "", "median", "p95", "min", "max")
 	printRow("cluster: create (nodeName set) -> apiserver watch", c)
+	printRow("  of which create -> the agent's first status", benchstat.Summarize(l.taken))
 	printRow("standalone: apply -> local API watch", s)
 	if r, ok := ratio(c.Median, s.Median); ok {
 		fmt.Printf("\nratio cluster / standalone: medians %.2f", r)
