@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/miniagent/miniagent/cmd/miniagent/e2e/cluster"
 )
@@ -27,7 +28,13 @@ type clusterBench struct {
 // namespace has its default service account and kube-root-ca.crt (which
 // pods, and their token volume, need).
 func newClusterBench(ctx context.Context, o options, cp *cluster.ControlPlane, agent *daemon) (*clusterBench, error) {
-	c, err := cp.AdminClient()
+	cfg, err := clientcmd.BuildConfigFromFlags("", cp.AdminKubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	// client-go's default 5 QPS would hold back the idle pods' creates.
+	cfg.QPS, cfg.Burst = 100, 200
+	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
