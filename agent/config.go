@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -170,7 +171,11 @@ func (a *Agent) deleteFromSourceLocked(w *podWorker, p *v1.Pod) {
 	if d.DeletionTimestamp != nil && (g == nil || d.DeletionGracePeriodSeconds == nil || *g >= *d.DeletionGracePeriodSeconds) {
 		return
 	}
-	a.log.Info("pod deleted in source", "pod", podFullName(d), "source", w.source, "grace", g)
+	grace := "pod's"
+	if g != nil {
+		grace = strconv.FormatInt(*g, 10) + "s"
+	}
+	a.log.Info("pod deleted in source", "pod", podFullName(d), "source", w.source, "grace", grace)
 	if err := a.deletePodLocked(w, g); err != nil {
 		a.log.Error("delete pod", "pod", podFullName(d), "err", err)
 	}

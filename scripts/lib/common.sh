@@ -117,7 +117,9 @@ ma_remove_snapshots() {
 ma_clean_namespace() {
 	local ns id pass
 	for ns in "$@"; do
-		ctr --address "$MA_ADDR" namespaces ls -q 2>/dev/null | grep -qx "$ns" || continue
+		# Not grep -q: it would stop reading at the first match, ctr could
+		# die of SIGPIPE and, under pipefail, the namespace be skipped.
+		ctr --address "$MA_ADDR" namespaces ls -q 2>/dev/null | grep -x "$ns" >/dev/null || continue
 		for id in $(ma_ctr "$ns" tasks ls -q 2>/dev/null); do
 			ma_ctr "$ns" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
 			ma_ctr "$ns" tasks delete -f "$id" >/dev/null 2>&1 || true
