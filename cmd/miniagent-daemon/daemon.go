@@ -168,7 +168,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	ksrv, err := kubeletServer(ctx, f, a, m, log)
+	ksrv, err := kubeletServer(ctx, f, cm, a, m, log)
 	if err != nil {
 		return err
 	}

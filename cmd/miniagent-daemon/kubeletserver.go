@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -10,11 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/miniagent/miniagent/agent"
-	"github.com/miniagent/miniagent/agent/cluster"
 	"github.com/miniagent/miniagent/agent/kubeletserver"
 	"github.com/miniagent/miniagent/agent/metrics"
 )
@@ -34,25 +30,14 @@ func addKubeletServerFlags(fs *pflag.FlagSet, k *kubeletServerFlags) {
 }
 
 // kubeletServer builds the kubelet server of cluster mode, or nil
-// without --kubeconfig. It listens on --node-ip when given, else on all
+// without --kubeconfig (cm nil); it uses cluster mode's client and --node-ip. It listens on --node-ip when given, else on all
 // addresses (kubelet's --address 0.0.0.0).
-func kubeletServer(ctx context.Context, f daemonFlags, a *agent.Agent, m *metrics.Metrics, log *slog.Logger) (*kubeletserver.Server, error) {
-	c := f.cluster
-	if c.kubeconfig == "" {
+func kubeletServer(ctx context.Context, f daemonFlags, cm *clusterMode, a *agent.Agent, m *metrics.Metrics, log *slog.Logger) (*kubeletserver.Server, error) {
+	if cm == nil {
 		return nil, nil
 	}
-	ip, err := cluster.ParseNodeIP(c.nodeIP)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
-	}
+	c := f.cluster
+	ip, client := cm.ip, cm.client
 	// The self-signed certificate covers the Node's InternalIP (--node-ip,
 	// else the agent's address), its name and the host name.
 	certIPs := []net.IP{}
