@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -197,8 +198,14 @@ func TestRestartPolicies(t *testing.T) {
 }
 
 // TestCrashLoopBackOffGaps checks the kubelet's back-off between restarts of
-// a crashing container: the first restart at once, then about 10 s, then
-// about 20 s.
+// a crashing container: the first restart at once, then after 10 s, then
+// after 20 s. The back-off the agent chose is read from what the status
+// shows while the container waits (CrashLoopBackOff with kubelet's
+// "back-off 10s ..." message); the gaps between one instance's finish and
+// the next one's start must be at least that back-off. Above it, a gap also
+// holds the time the runtime takes to create and start the container, which
+// a loaded host stretches by seconds: the upper bounds only catch a back-off
+// longer than the one shown.
 func TestCrashLoopBackOffGaps(t *testing.T) {
 	e2e(t)
 	t.Parallel()
@@ -225,6 +232,9 @@ func TestCrashLoopBackOffGaps(t *testing.T) {
 			s.finished = finished
 		}
 	}
+	// The waiting messages shown before each restart, by the restart count
+	// they were shown with.
+	waits := map[int32]map[string]bool{}
 	waitPod(t, name, 90*time.Second, "restarted 3 times", func(p *v1.Pod) bool {
 		cs := containerStatus(p, "main")
 		if cs == nil {
@@ -233,6 +243,12 @@ func TestCrashLoopBackOffGaps(t *testing.T) {
 		if r := cs.State.Running; r != nil {
 			record(cs.ContainerID, r.StartedAt.Time, time.Time{})
 		}
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			if waits[cs.RestartCount] == nil {
+				waits[cs.RestartCount] = map[string]bool{}
+			}
+			waits[cs.RestartCount][w.Reason+": "+w.Message] = true
+		}
 		for _, term := range []*v1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
 			if term != nil {
 				record(term.ContainerID, term.StartedAt.Time, term.FinishedAt.Time)
@@ -240,6 +256,7 @@ func TestCrashLoopBackOffGaps(t *testing.T) {
 		}
 		return cs.RestartCount >= 3 && len(seen) >= 4
 	})
+	pod := getPod(t, name)
 	spans := make([]*span, 0, len(seen))
 	for _, s := range seen {
 		if s.started.IsZero() {
@@ -255,9 +272,26 @@ func TestCrashLoopBackOffGaps(t *testing.T) {
 		}
 		gaps = append(gaps, spans[i].started.Sub(spans[i-1].finished))
 	}
-	t.Logf("gaps between restarts: %v", gaps)
-	// Times in the status have second resolution: allow ±2 s around 0, 10 s, 20 s.
-	want := []struct{ min, max time.Duration }{{0, 3 * time.Second}, {8 * time.Second, 14 * time.Second}, {18 * time.Second, 25 * time.Second}}
+	t.Logf("gaps between restarts: %v; waiting states shown: %v", gaps, waits)
+
+	// The back-off shown before each restart: none before the first (it
+	// is polled every 150 ms, so a 10 s wait could not go unseen).
+	crash := func(delay string) string {
+		return fmt.Sprintf("%s: back-off %s restarting failed container=main pod=%s_default(%s)", "CrashLoopBackOff", delay, name, pod.UID)
+	}
+	for msg := range waits[0] {
+		if strings.HasPrefix(msg, "CrashLoopBackOff") {
+			t.Errorf("before the first restart the container waited %q; kubelet restarts it at once", msg)
+		}
+	}
+	for count, delay := range map[int32]string{1: "10s", 2: "20s"} {
+		if !waits[count][crash(delay)] {
+			t.Errorf("with restartCount %d the status never showed %q; it showed %v", count, crash(delay), waits[count])
+		}
+	}
+	// Times in the status have second resolution: 2 s below each back-off;
+	// up to 8 s above it for the runtime's create and start under load.
+	want := []struct{ min, max time.Duration }{{0, 8 * time.Second}, {8 * time.Second, 18 * time.Second}, {18 * time.Second, 28 * time.Second}}
 	for i, w := range want {
 		if gaps[i] < w.min || gaps[i] > w.max {
 			t.Errorf("gap before restart %d = %v, want between %v and %v", i+1, gaps[i], w.min, w.max)
