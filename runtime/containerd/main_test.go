@@ -305,7 +305,7 @@ func (p *testPod) run(spec runtime.ContainerSpec) runtime.Event {
 func logRecords(t *testing.T, path string, want int) []string {
 	t.Helper()
 	var recs []string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // returns as soon as it has want records
 	for {
 		recs = recs[:0]
 		data, _ := os.ReadFile(path)

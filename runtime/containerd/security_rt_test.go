@@ -110,7 +110,9 @@ func TestMountPropagation(t *testing.T) {
 
 	// HostToContainer: a mount made on the host later shows in the container.
 	dir := sharedTmpfs(t)
-	in := p.spec("sh", "-c", "for i in $(seq 100); do [ -e /m/sub/hello ] && break; sleep 0.1; done; cat /m/sub/hello")
+	// Up to 60 s for the mount to show (a loaded host once took more than
+	// 10 s); if it never does, the container's mount table is logged.
+	in := p.spec("sh", "-c", "for i in $(seq 600); do [ -e /m/sub/hello ] && break; sleep 0.1; done; cat /m/sub/hello || grep ' /m' /proc/self/mountinfo")
 	in.Mounts = []runtime.Mount{{Source: dir, Destination: "/m", Type: "bind", Options: []string{"rbind", "rw", "rslave"}}}
 	p.start(in)
 	sub := filepath.Join(dir, "sub")
@@ -123,7 +125,7 @@ func TestMountPropagation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sub, "hello"), []byte("from-host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hub.waitFor(t, in.ID, runtime.EventExit, 30*time.Second)
+	hub.waitFor(t, in.ID, runtime.EventExit, 90*time.Second)
 	if recs := logRecords(t, in.LogPath, 1); len(recs) != 1 || recs[0] != "stdout F from-host" {
 		t.Fatalf("HostToContainer: the container saw %q", recs)
 	}
