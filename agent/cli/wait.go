@@ -198,6 +198,7 @@ func (a *app) wait(ctx context.Context, args []string) int {
 	tctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var refs []podRef
+	var names []string
 	if len(rest) > 0 {
 		res, n, err := splitResource(rest)
 		if err != nil {
@@ -206,19 +207,22 @@ func (a *app) wait(ctx context.Context, args []string) int {
 		if res != "pods" {
 			return a.fail(fmt.Errorf("wait supports pods only, not %s", res))
 		}
-		if len(n) == 0 {
-			return a.fail(errors.New("resource(s) were provided, but no name was specified"))
-		}
+		names = n
+	}
+	byName := len(names) > 0
+	if byName {
 		if *selector != "" || *all {
 			return a.fail(errors.New("name cannot be provided when a selector is specified"))
 		}
 		if a.allNS {
 			return a.fail(errors.New("a resource cannot be retrieved by name across all namespaces"))
 		}
-		for _, name := range n {
+		for _, name := range names {
 			refs = append(refs, podRef{a.namespace, name})
 		}
 	} else {
+		// `wait pods -l SEL`, `wait pods --all`, or the same without the
+		// resource type.
 		if *selector == "" && !*all {
 			return a.fail(errors.New("resource(s) were provided, but no name was specified"))
 		}
@@ -231,7 +235,7 @@ func (a *app) wait(ctx context.Context, args []string) int {
 	}
 	rc := 0
 	for _, r := range refs {
-		if err := a.waitOne(ctx, tctx, r, cond, *timeout == 0, len(rest) == 0); err != nil {
+		if err := a.waitOne(ctx, tctx, r, cond, *timeout == 0, !byName); err != nil {
 			fmt.Fprint(a.stderr, FormatError(err))
 			if isUnreachable(err) || ctx.Err() != nil {
 				return 1

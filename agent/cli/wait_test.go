@@ -170,6 +170,21 @@ func TestWaitAllNamespaces(t *testing.T) {
 	if got := e.mustRun("wait", "--for=condition=Ready", "--all"); got != "pod/a condition met\n" {
 		t.Errorf("--all without -A, namespace default: %q", got)
 	}
+	// kubectl's forms with the resource type and no name.
+	for _, args := range [][]string{{"pods", "--all"}, {"pod", "--all"}, {"pods", "-l", "app=x", "-A", "--for=condition=Ready=false"}} {
+		want := "pod/a condition met\n"
+		if args[1] == "-l" {
+			want = "pod/c condition met\n"
+		}
+		full := append([]string{"wait", "--for=condition=Ready"}, args...)
+		if got := e.mustRun(full...); got != want {
+			t.Errorf("%v: %q, want %q", full, got, want)
+		}
+	}
+	_, errs, rc = e.cli("", "wait", "--for=condition=Ready", "pods")
+	if rc != 1 || errs != "error: resource(s) were provided, but no name was specified\n" {
+		t.Errorf("pods without a name or selector: %d %q", rc, errs)
+	}
 	_, errs, rc = e.cli("", "wait", "--for=condition=Ready", "pod/a", "-A")
 	if rc != 1 || errs != "error: a resource cannot be retrieved by name across all namespaces\n" {
 		t.Errorf("name with -A: %d %q", rc, errs)
