@@ -277,7 +277,9 @@ type ExecStreams struct {
 	// container sets TERM).
 	TTY bool
 	// Resize, with TTY, delivers the caller's terminal size: the first
-	// value sets the initial size, later ones resize the terminal.
+	// value sets the initial size, before the process starts (0x0, or no
+	// value within a second: the terminal starts without a size), later
+	// ones resize the terminal.
 	Resize <-chan TerminalSize
 }
 

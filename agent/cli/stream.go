@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -134,10 +135,13 @@ func openTerminal(stdin, stdout any) (*terminal, bool, error) {
 	return t, true, nil
 }
 
-// push queues the current size, replacing one not yet sent.
+// push queues the current size, replacing one not yet sent. A terminal
+// without a size (0x0, as script(1) gives when its own input is no
+// terminal) is sent too, as kubectl does: the agent then starts the
+// command at once rather than wait for a size that will not come.
 func (t *terminal) push() {
 	w, h, err := term.GetSize(t.sizeFd)
-	if err != nil || w <= 0 || h <= 0 {
+	if err != nil || w < 0 || h < 0 || w > math.MaxUint16 || h > math.MaxUint16 {
 		return
 	}
 	sz := &remotecommand.TerminalSize{Width: uint16(w), Height: uint16(h)}

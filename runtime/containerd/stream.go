@@ -7,17 +7,21 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/miniagent/miniagent/runtime"
 )
 
 // ExecStream implements runtime.Runtime: an interactive exec, as the CRI
 // server runs `kubectl exec`. The process's stdin is closed (CloseIO) once
-// the caller's stdin ends; a terminal is resized as sizes arrive; when ctx
-// ends first the process is SIGKILLed. The exec process is deleted before
+// the caller's stdin ends; a terminal gets the caller's first size before
+// the process starts (runc sets it from the process spec's consoleSize,
+// see initialSize) and is resized as later sizes arrive; when ctx ends
+// first the process is SIGKILLed. The exec process is deleted before
 // ExecStream returns.
 func (r *Runtime) ExecStream(ctx context.Context, id string, cmd []string, st runtime.ExecStreams) (int, error) {
 	ctx = r.ns(ctx)
@@ -41,6 +45,14 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, cmd []string, st ru
 	pspec.Terminal = st.TTY
 	if st.TTY {
 		pspec.Env = withTerm(pspec.Env)
+		if st.Resize != nil {
+			timer := time.NewTimer(firstSizeWait)
+			sz := initialSize(ctx, st.Resize, timer.C)
+			timer.Stop()
+			if sz != nil {
+				pspec.ConsoleSize = &specs.Box{Height: uint(sz.Height), Width: uint(sz.Width)}
+			}
+		}
 	}
 
 	// The stdin copy starts inside t.Exec, before the process exists: its
@@ -106,6 +118,33 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, cmd []string, st ru
 		stopHelpers()
 		r.killExec(proc, exitCh)
 		return -1, fmt.Errorf("exec in container %q: %w", id, ctx.Err())
+	}
+}
+
+// firstSizeWait bounds how long a terminal exec waits for the caller's
+// first terminal size before it starts the process without one. Clients
+// (kubectl, client-go, the miniagent CLI) send it as soon as the streams
+// are open, so it is there within a round trip.
+const firstSizeWait = time.Second
+
+// initialSize returns the caller's first terminal size, or nil when it
+// is 0x0 (the client does not know its size) or none came before sizes
+// closed, timeout fired or ctx ended. Without it the terminal would start
+// at 0x0 and get the size only after the process started: a command that
+// reads it at once (`stty size`, a full-screen program, a shell's line
+// editor) would see no size (busybox stty then fails with "stty: standard
+// input" and whatever errno was left, such as "No child processes").
+func initialSize(ctx context.Context, sizes <-chan runtime.TerminalSize, timeout <-chan time.Time) *runtime.TerminalSize {
+	select {
+	case sz, ok := <-sizes:
+		if !ok || sz.Width == 0 || sz.Height == 0 {
+			return nil
+		}
+		return &sz
+	case <-timeout:
+		return nil
+	case <-ctx.Done():
+		return nil
 	}
 }
 

@@ -125,6 +125,9 @@ func TestKubeAPIStockKubectl(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), "/dev/pts/") {
 			t.Errorf("exec -it tty: %v %q, want a /dev/pts terminal", err, b)
 		}
+		// On a terminal of a known size: the size from the start, resizes,
+		// exit codes, no NUL (the same checks as TestExecTTYSize).
+		testTTYSession(t, nil, k.kubectl, "--kubeconfig", k.kubeconfig, "exec", "-it", "kweb", "--")
 	})
 
 	t.Run("port-forward", func(t *testing.T) {
