@@ -1,7 +1,8 @@
 //go:build tools
 
 // Package tools pins the control-plane commands that
-// scripts/build-control-plane.sh builds, so that go mod tidy keeps them.
+// scripts/build-control-plane.sh builds, so that go mod tidy keeps them
+// (metrics-server is pinned by the tool directive in go.mod).
 package tools
 
 import (
