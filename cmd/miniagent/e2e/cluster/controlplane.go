@@ -26,7 +26,8 @@ import (
 // Config describes the control plane to start.
 type Config struct {
 	// BinDir holds etcd, kube-apiserver, kube-controller-manager,
-	// kube-scheduler and kubectl.
+	// kube-scheduler and kubectl (and metrics-server for
+	// StartMetricsServer).
 	BinDir string
 	// BasePort is the first of the ports used: etcd client and peer,
 	// apiserver, controller manager, scheduler (BasePort..BasePort+4).
