@@ -136,8 +136,10 @@ func kubectlTop(t *testing.T, k kubectl, e env, kc *http.Client, base, node, oth
 		checkPodMetrics(t, k, c.pod, c.container)
 	}
 	idle, spin := usage[static], usage[busy]
-	if spin.MilliValue() < 50 || idle.MilliValue()*4 > spin.MilliValue() {
-		t.Errorf("CPU of the busy container %s (cap 200m) vs the idle one %s: want at least 50m and 4 times the idle one", spin.String(), idle.String())
+	// The cap is 200m; on a loaded host the pod's cgroup may get less (its
+	// agent's cgroup root competes with everything else on 2 cores).
+	if spin.MilliValue() < 20 || spin.MilliValue() < 4*idle.MilliValue()+10 {
+		t.Errorf("CPU of the busy container %s (cap 200m) vs the idle one %s: want at least 20m and 4 times the idle one plus 10m", spin.String(), idle.String())
 	}
 	t.Logf("metrics-server: APIService Available %v after its start, both nodes in kubectl top %v, both pods %v (load %s)",
 		tAvailable.Round(time.Millisecond), tNodes.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), loadavg())
