@@ -1,8 +1,7 @@
 //go:build tools
 
 // Package tools pins the control-plane commands that
-// scripts/build-control-plane.sh builds, so that go mod tidy keeps them
-// (metrics-server is pinned by the tool directive in go.mod).
+// scripts/build-control-plane.sh builds, so that go mod tidy keeps them.
 package tools
 
 import (
