@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,28 @@ func waitGoneFromNode(t *testing.T, kc *http.Client, base, pod string) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Errorf("pod %s still on the node 2m after its deletion", pod)
+}
+
+func TestTopRows(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		want      map[string]map[string]string
+	}{
+		{"empty", "", map[string]map[string]string{}},
+		{"header only", "NAME   CPU(cores)\n", map[string]map[string]string{}},
+		{"nodes", "NAME     CPU(cores)   CPU(%)   MEMORY(bytes)   MEMORY(%)   \nmsrv-a   613m         30%      3632Mi          15%         \nmsrv-b   650m         32%      3632Mi          15%\n",
+			map[string]map[string]string{
+				"msrv-a": {"NAME": "msrv-a", "CPU(cores)": "613m", "CPU(%)": "30%", "MEMORY(bytes)": "3632Mi", "MEMORY(%)": "15%"},
+				"msrv-b": {"NAME": "msrv-b", "CPU(cores)": "650m", "CPU(%)": "32%", "MEMORY(bytes)": "3632Mi", "MEMORY(%)": "15%"},
+			}},
+		// With --containers the first column is POD, NAME the container's.
+		{"containers", "POD         NAME   CPU(cores)   MEMORY(bytes)   \nksrv-busy   spin   201m         8Mi\n",
+			map[string]map[string]string{"ksrv-busy": {"POD": "ksrv-busy", "NAME": "spin", "CPU(cores)": "201m", "MEMORY(bytes)": "8Mi"}}},
+		{"ragged row skipped", "NAME   CPU(cores)\nmsrv-a\nmsrv-b   1m\n",
+			map[string]map[string]string{"msrv-b": {"NAME": "msrv-b", "CPU(cores)": "1m"}}},
+	} {
+		if got := topRows(tc.out); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: topRows = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
