@@ -3,8 +3,9 @@
 #
 # Builds the Kubernetes control plane the cluster-mode end-to-end tests run
 # against: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
-# and etcd, from the module in tools/k8s (sources from the Go module proxy,
-# no downloaded binaries), into OUTDIR (default bin/k8s).
+# and etcd from the module in tools/k8s, and metrics-server (for kubectl
+# top) from the module in tools/metrics-server (sources from the Go module
+# proxy, no downloaded binaries), into OUTDIR (default bin/k8s).
 #
 # It always runs go build: the Go build cache decides what is stale, and a
 # binary whose build ID already matches is not even relinked, so a warm run
@@ -35,3 +36,12 @@ nice -n 10 go build -ldflags "$ldflags" -o "$out/" \
 # etcd's main package is the module go.etcd.io/etcd/server/v3 itself.
 nice -n 10 go build -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 echo "build-control-plane: $version and etcd $(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) in $out ($(($(date +%s) - start))s)"
+
+# metrics-server, with the k8s.io libraries it was released with (see
+# tools/metrics-server/go.mod for why not in tools/k8s).
+cd "$root/tools/metrics-server"
+msversion=$(go list -m -f '{{.Version}}' sigs.k8s.io/metrics-server)
+start=$(date +%s)
+nice -n 10 go build -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$msversion -X k8s.io/client-go/pkg/version.gitTreeState=clean" -o "$out/" \
+	sigs.k8s.io/metrics-server/cmd/metrics-server
+echo "build-control-plane: metrics-server $msversion in $out ($(($(date +%s) - start))s)"

@@ -41,9 +41,10 @@ run "unit tests (race detector)" go test -race -count=1 -timeout 8m ./...
 # scripts/install.sh into throw-away --root directories, its unit checked by
 # systemd-analyze verify (never the host's /usr/local, /etc or services).
 run "install script" bash scripts/test-install.sh
-# kube-apiserver, controller manager, scheduler, kubectl and etcd for the
-# cluster-mode e2e tests (cmd/miniagent/e2e/cluster, skipped without them):
-# ~30 CPU-minutes with a cold Go build cache, seconds with a warm one.
+# kube-apiserver, controller manager, scheduler, kubectl, etcd and
+# metrics-server for the cluster-mode e2e tests (cmd/miniagent/e2e/cluster,
+# skipped without them): ~44 CPU-minutes with a cold Go build cache (~14 of
+# them metrics-server's), seconds with a warm one.
 run "control-plane build" bash scripts/build-control-plane.sh
 run "e2e tests" env MINIAGENT_E2E=1 MINIAGENT_E2E_CLUSTER=1 go test -count=1 -v -timeout 30m ./cmd/miniagent/e2e/...
 # SIGKILL of the agent during applies, deletes, crash loops and probe kills,

@@ -26,7 +26,8 @@ import (
 // Config describes the control plane to start.
 type Config struct {
 	// BinDir holds etcd, kube-apiserver, kube-controller-manager,
-	// kube-scheduler and kubectl.
+	// kube-scheduler and kubectl (and metrics-server for
+	// StartMetricsServer).
 	BinDir string
 	// BasePort is the first of the ports used: etcd client and peer,
 	// apiserver, controller manager, scheduler (BasePort..BasePort+4).
@@ -66,6 +67,10 @@ type process struct {
 	log    string
 	exited chan struct{}
 }
+
+// frontProxyUser is the CN of the apiserver's proxy client certificate,
+// the one name extension apiservers accept X-Remote-* headers from.
+const frontProxyUser = "front-proxy-client"
 
 // Binaries are the control-plane commands Config.BinDir must hold.
 var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"}
@@ -118,9 +123,13 @@ type credentials struct {
 	ca                    string
 	apiserver, kcm, sched keyPair
 	kubeletClient         keyPair
-	saKey, saPub          string
-	kcmKubeconfig         string
-	schedKubeconfig       string
+	// The aggregation layer: the front proxy's own CA and the client
+	// certificate the apiserver proxies to extension apiservers with.
+	frontProxyCA    string
+	proxyClient     keyPair
+	saKey, saPub    string
+	kcmKubeconfig   string
+	schedKubeconfig string
 }
 
 func (cp *ControlPlane) writeCredentials() (credentials, error) {
@@ -153,6 +162,14 @@ func (cp *ControlPlane) writeCredentials() (credentials, error) {
 		return c, err
 	}
 	cp.KubeletClient = c.kubeletClient
+	fp, err := newNamedPKI(filepath.Join(cp.Dir, "front-proxy"), "miniagent-e2e-front-proxy-ca")
+	if err != nil {
+		return c, err
+	}
+	c.frontProxyCA = fp.caFile()
+	if c.proxyClient, err = fp.issue("front-proxy-client", frontProxyUser, nil); err != nil {
+		return c, err
+	}
 	if c.saKey, c.saPub, err = p.serviceAccountKey(); err != nil {
 		return c, err
 	}
@@ -218,6 +235,15 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, c credentials) error
 		// The kubernetes Service's endpoints would be 127.0.0.1, which
 		// Endpoints validation rejects; nothing in the tests needs them.
 		"--endpoint-reconciler-type", "none",
+		// The aggregation layer (metrics-server's metrics.k8s.io): the
+		// apiserver proxies as front-proxy-client with the user in
+		// X-Remote-* headers, straight to the APIService's endpoint
+		// (there is no kube-proxy for its Service's cluster IP).
+		"--requestheader-client-ca-file", c.frontProxyCA, "--requestheader-allowed-names", frontProxyUser,
+		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", c.proxyClient.CertFile, "--proxy-client-key-file", c.proxyClient.KeyFile,
+		"--enable-aggregator-routing=true",
 		"--allow-privileged=true", "--profiling=false",
 		"--cert-dir", filepath.Join(cp.Dir, "apiserver-certs")); err != nil {
 		return err

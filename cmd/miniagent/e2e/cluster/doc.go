@@ -20,6 +20,15 @@
 // certificates are not verified (no --kubelet-certificate-authority, as
 // kubeadm).
 //
+// The apiserver has the aggregation layer (a front-proxy CA of its own,
+// the proxy client certificate front-proxy-client,
+// --enable-aggregator-routing since there is no kube-proxy).
+// StartMetricsServer (metricsserver.go) runs metrics-server, built from
+// source into the same directory, as a host process on the host's
+// non-loopback address, with its ServiceAccount's RBAC and the APIService
+// v1beta1.metrics.k8s.io pointing at it through a Service without selector
+// and an EndpointSlice; kubectl top then works.
+//
 // The tests (cluster_test.go, kubeletserver_test.go) start miniagent
 // daemons in cluster mode, each with its own root directory, containerd
 // namespace, cgroup root and node name, and check through the built

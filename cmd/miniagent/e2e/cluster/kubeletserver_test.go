@@ -56,10 +56,11 @@ spec:
 // logs and port-forward through the apiserver's nodes/proxy path; the self-signed certificate
 // and a --tls-cert-file one are served. The pod is a static pod, addressed
 // by its namespace and name. Then kubectl logs -f, exec and port-forward
-// on a pod of the apiserver running on the node (see kubectlStreams).
+// on a pod of the apiserver running on the node (see kubectlStreams), and
+// kubectl top through a real metrics-server (see kubectlTop).
 func TestClusterKubeletServer(t *testing.T) {
 	e := loadEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	nodeA, nodeB := e.prefix+"-a", e.prefix+"-b"
 	portA, portB := e.basePort+10, e.basePort+11
@@ -208,6 +209,7 @@ func TestClusterKubeletServer(t *testing.T) {
 	checkServing(t, fmt.Sprintf("https://127.0.0.1:%d", portB), cp.CAFile, "127.0.0.1", nodeB)
 
 	t.Run("kubectl", func(t *testing.T) { kubectlStreams(t, k, nodeA, static) })
+	t.Run("top", func(t *testing.T) { kubectlTop(t, k, e, kc, base, nodeA, nodeB, static, selfSigned[0]) })
 }
 
 // kubectlStreams runs kubectl logs -f, exec and port-forward on a pod of

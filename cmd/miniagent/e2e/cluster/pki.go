@@ -30,7 +30,14 @@ type keyPair struct {
 	CertPEM, KeyPEM   []byte
 }
 
-func newPKI(dir string) (*pki, error) {
+func newPKI(dir string) (*pki, error) { return newNamedPKI(dir, "miniagent-e2e-ca") }
+
+// newNamedPKI is a CA named cn with its ca.crt in dir (the front proxy's
+// CA is a second one, in a directory of its own).
+func newNamedPKI(dir, cn string) (*pki, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -38,7 +45,7 @@ func newPKI(dir string) (*pki, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "miniagent-e2e-ca"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
