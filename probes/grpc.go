@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -67,6 +68,16 @@ func probeGRPC(ctx context.Context, nsPath, host string, port int, service strin
 func callWhenReady(ctx context.Context, nsPath, addr, method string, req []byte) (reply []byte, dialErr, err error) {
 	for attempt := 0; ; attempt++ {
 		c, err := dial(ctx, nsPath, "tcp", addr)
+		if err != nil && dialErr != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			// A retry cut short by the deadline (the socket's deadline can
+			// fire a moment before ctx's): the last real connection error
+			// is what grpc-go reports.
+			cut := ctx.Err()
+			if cut == nil {
+				cut = context.DeadlineExceeded
+			}
+			return nil, dialErr, status.FromContextError(cut).Err()
+		}
 		dialErr = err
 		if err == nil {
 			call := newH2Call(c, addr)
@@ -78,15 +89,21 @@ func callWhenReady(ctx context.Context, nsPath, addr, method string, req []byte)
 		}
 		// Not ready: wait like grpc-go's reconnect backoff (1 s, ×1.6 per
 		// attempt, ±20 %), the call itself waiting until ctx ends.
-		t := time.NewTimer(reconnectBackoff(attempt))
+		t := time.NewTimer(backoffFor(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, dialErr, status.FromContextError(ctx.Err()).Err()
 		case <-t.C:
+			if ctx.Err() != nil { // both were ready: the deadline wins
+				return nil, dialErr, status.FromContextError(ctx.Err()).Err()
+			}
 		}
 	}
 }
+
+// backoffFor is the wait before a reconnect; tests replace it.
+var backoffFor = reconnectBackoff
 
 func reconnectBackoff(attempt int) time.Duration {
 	d := float64(time.Second)

@@ -10,8 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -147,5 +149,28 @@ func TestGRPCProbe(t *testing.T) {
 				t.Fatalf("took %v with a 1s timeout", d)
 			}
 		})
+	}
+}
+
+// TestGRPCRetryAtTheDeadline: when the reconnect back-off ends just as the
+// probe's deadline does, the result keeps the last real connection error
+// (connection refused), as grpc-go's does, not the cut-short retry's
+// timeout. Not parallel: it replaces backoffFor.
+func TestGRPCRetryAtTheDeadline(t *testing.T) {
+	port := closedPort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	defer func(f func(int) time.Duration) { backoffFor = f }(backoffFor)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		dl, _ := ctx.Deadline()
+		backoffFor = func(int) time.Duration { return time.Until(dl) }
+		_, dialErr, err := callWhenReady(ctx, "", addr, "/grpc.health.v1.Health/Check", nil)
+		cancel()
+		if dialErr == nil || !strings.Contains(dialErr.Error(), "connection refused") {
+			t.Fatalf("run %d: dial error %v, want connection refused", i, dialErr)
+		}
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("run %d: error %v, want DeadlineExceeded", i, err)
+		}
 	}
 }
