@@ -100,11 +100,13 @@ func (a *Agent) ExecInContainer(ctx context.Context, namespace, pod, container s
 	return code, nil
 }
 
-// AttachContainer implements api.Streamer. Containers here have no stdin
-// and no terminal (the pod spec refuses both), so, like attaching to such
-// a container in Kubernetes, it streams the container's output from now
-// on, read from its log (stdout and stderr as the log merged them), until
-// the instance exits or ctx ends. Stdin is not read.
+// AttachContainer implements api.Streamer, as kubelet attaches: it
+// streams the container's output from now on, read from its log (stdout
+// and stderr as the log merged them), until the instance exits or ctx
+// ends. A container with `stdin: true` also gets the session's stdin
+// (runtime.AttachStdin: with stdinOnce its stdin closes when the first
+// session's stdin ends); without it the session's stdin is not read, as
+// in kubelet. Containers have no terminal (the pod spec refuses tty).
 func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container string, st api.Streams) error {
 	w, s, err := a.streamSnapshot(namespace, pod)
 	if err != nil {
@@ -125,7 +127,7 @@ func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container s
 	if out == nil {
 		out = io.Discard
 	}
-	return crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
+	ropts := crilog.ReadOptions{
 		TailLines: 0,
 		Follow:    true,
 		StopFollow: func() bool {
@@ -137,7 +139,23 @@ func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container s
 			cur := w.snap.Load().logs[name].current
 			return cur.id != id || cur.exited
 		},
-	}, out)
+	}
+	if c, _ := findContainer(s.pod, name); c != nil && c.Stdin && st.Stdin != nil {
+		// The container's answer to its input can reach the log before
+		// ReadLog has opened it: the session shows every record since it
+		// began rather than from the file's end.
+		ropts.TailLines, ropts.Since = -1, a.clock.Now()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			// It ends with the session's stdin, which the streaming
+			// server closes when the session ends.
+			if err := a.rt.AttachStdin(ctx, id, st.Stdin); err != nil && ctx.Err() == nil && st.Stderr != nil && st.Stdout != nil {
+				fmt.Fprintf(st.Stderr, "attach to container %q of pod %q: %v\n", name, pod, err)
+			}
+		}()
+	}
+	return crilog.ReadLog(ctx, ref.path, ropts, out)
 }
 
 // PortForward implements api.Streamer: stream is connected to port on the

@@ -45,6 +45,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if spec.CgroupsPath != "" {
 		labels[LabelCgroupsPath] = spec.CgroupsPath
 	}
+	if l := stdinLabel(spec); l != "" {
+		labels[LabelStdin] = l
+	}
 	sopts := SpecOpts(img, ispec.Config, spec)
 	// The exec server relies on the container's PID namespace to end with
 	// it: a hostPID container execs through runc only.
