@@ -32,7 +32,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
-	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath])
+	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath], labels[LabelStdin] != "")
 	if err != nil {
 		return time.Time{}, fmt.Errorf("start container %q: log IO: %w", id, err)
 	}
