@@ -78,26 +78,32 @@ func (a *Agent) ExecInContainer(ctx context.Context, namespace, pod, container s
 	if err != nil {
 		return -1, err
 	}
-	rst := runtime.ExecStreams{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, TTY: st.TTY}
-	if st.Resize != nil {
-		ch := make(chan runtime.TerminalSize)
-		go func() {
-			defer close(ch)
-			for sz := range st.Resize {
-				select {
-				case ch <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		rst.Resize = ch
-	}
+	rst := runtime.ExecStreams{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, TTY: st.TTY, Resize: runtimeSizes(ctx, st.Resize)}
 	code, err := a.rt.ExecStream(ctx, id, cmd, rst)
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %q of pod %q: %w", name, pod, err)
 	}
 	return code, nil
+}
+
+// runtimeSizes passes the API's terminal sizes on as the runtime's, until
+// sizes closes or ctx ends; nil stays nil.
+func runtimeSizes(ctx context.Context, sizes <-chan api.TerminalSize) <-chan runtime.TerminalSize {
+	if sizes == nil {
+		return nil
+	}
+	ch := make(chan runtime.TerminalSize)
+	go func() {
+		defer close(ch)
+		for sz := range sizes {
+			select {
+			case ch <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // AttachContainer implements api.Streamer, as kubelet attaches: it
@@ -106,7 +112,8 @@ func (a *Agent) ExecInContainer(ctx context.Context, namespace, pod, container s
 // ends. A container with `stdin: true` also gets the session's stdin
 // (runtime.AttachStdin: with stdinOnce its stdin closes when the first
 // session's stdin ends); without it the session's stdin is not read, as
-// in kubelet. Containers have no terminal (the pod spec refuses tty).
+// in kubelet. With `tty: true` the session's terminal sizes resize the
+// container's terminal; its output (one stream) is in the log as stdout.
 func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container string, st api.Streams) error {
 	w, s, err := a.streamSnapshot(namespace, pod)
 	if err != nil {
@@ -145,12 +152,14 @@ func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container s
 		// ReadLog has opened it: the session shows every record since it
 		// began rather than from the file's end.
 		ropts.TailLines, ropts.Since = -1, a.clock.Now()
+		// A prompt (no newline) shows at once.
+		ropts.Unjoined = true
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
 			// It ends with the session's stdin, which the streaming
 			// server closes when the session ends.
-			if err := a.rt.AttachStdin(ctx, id, st.Stdin); err != nil && ctx.Err() == nil && st.Stderr != nil && st.Stdout != nil {
+			if err := a.rt.AttachStdin(ctx, id, st.Stdin, runtimeSizes(ctx, st.Resize)); err != nil && ctx.Err() == nil && st.Stderr != nil && st.Stdout != nil {
 				fmt.Fprintf(st.Stderr, "attach to container %q of pod %q: %v\n", name, pod, err)
 			}
 		}()

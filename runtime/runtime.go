@@ -205,6 +205,9 @@ type ContainerSpec struct {
 	// container's stdin is /dev/null.
 	Stdin     bool
 	StdinOnce bool
+	// TTY (with Stdin) gives the container a terminal: its output is one
+	// stream, logged as stdout; AttachStdin's sizes resize it.
+	TTY bool
 }
 
 // SeccompRuntimeDefault is ContainerSpec.Seccomp for the runtime's default profile.
@@ -355,7 +358,9 @@ type Runtime interface {
 	// (created with Stdin) until stdin ends or ctx ends; after the first
 	// such session of a StdinOnce container its stdin is closed (the
 	// process reads EOF). A container without open stdin wraps ErrNoStdin.
-	AttachStdin(ctx context.Context, id string, stdin io.Reader) error
+	// With a TTY container, resize (if not nil) delivers the session's
+	// terminal sizes until it closes or the session ends.
+	AttachStdin(ctx context.Context, id string, stdin io.Reader, resize <-chan TerminalSize) error
 
 	// PortForward connects stream to TCP port on 127.0.0.1 inside the
 	// network namespace at netnsPath ("" = the host's) and copies both

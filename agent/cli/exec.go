@@ -206,9 +206,9 @@ func (a *app) exec(ctx context.Context, args []string) int {
 
 // attach streams a running container's output, like `kubectl attach`;
 // with -i and a container created with `stdin: true`, the CLI's stdin
-// goes to the container's. Containers have no terminal here (the pod spec
-// refuses tty), so -t only earns kubectl's warning, as -i does for a
-// container without stdin.
+// goes to the container's; with -it and `tty: true` as well, the local
+// terminal is in raw mode and its size goes to the container's terminal.
+// -i and -t for a container without stdin or tty earn kubectl's warnings.
 func (a *app) attach(ctx context.Context, args []string) int {
 	x, err := a.parseExecArgs("attach", args, false)
 	if err != nil {
@@ -223,6 +223,7 @@ func (a *app) attach(ctx context.Context, args []string) int {
 	}
 	if x.tty && (spec == nil || !spec.TTY) {
 		fmt.Fprintf(a.stderr, "Unable to use a TTY - container %s did not allocate one\n", container)
+		x.tty = false
 	}
 	q := url.Values{"container": {container}, "stdout": {"1"}, "stderr": {"1"}}
 	opts := remotecommand.StreamOptions{Stdout: a.stdout, Stderr: a.stderr}
@@ -232,6 +233,23 @@ func (a *app) attach(ctx context.Context, args []string) int {
 			opts.Stdin = readerOnly{a.stdin}
 		} else {
 			fmt.Fprintf(a.stderr, "Unable to use stdin - container %s was not created with stdin\n", container)
+		}
+	}
+	if x.tty && x.stdin {
+		t, ok, err := openTerminal(a.stdin, a.stdout)
+		switch {
+		case err != nil:
+			return a.fail(err)
+		case !ok:
+			fmt.Fprintln(a.stderr, "Unable to use a TTY - input is not a terminal or the right kind of file")
+		default:
+			defer t.Close()
+			opts.Tty, opts.TerminalSizeQueue, opts.Stderr = true, t, nil
+			q.Set("tty", "1")
+			q.Del("stderr")
+			if !x.quiet {
+				fmt.Fprintln(a.stderr, "If you don't see a command prompt, try pressing enter.")
+			}
 		}
 	}
 	code, msg := exitCode(streamExec(ctx, a.socket, streamURL(a.namespace, x.pod, "attach", q), opts))

@@ -176,9 +176,9 @@ func (r *instrumented) ExecStream(ctx context.Context, id string, cmd []string, 
 
 // AttachStdin is counted as kubelet's "attach"; its duration is the
 // session's.
-func (r *instrumented) AttachStdin(ctx context.Context, id string, stdin io.Reader) error {
+func (r *instrumented) AttachStdin(ctx context.Context, id string, stdin io.Reader, resize <-chan runtime.TerminalSize) error {
 	start := r.clock.Now()
-	err := r.next.AttachStdin(ctx, id, stdin)
+	err := r.next.AttachStdin(ctx, id, stdin, resize)
 	r.done("attach", start, err)
 	return err
 }

@@ -91,8 +91,7 @@ func TestValidateMiniagentFields(t *testing.T) {
 		}, "spec.containers[0].lifecycle", "Forbidden: not supported by miniagent: postStart and preStop hooks are not run"},
 		{"terminationMessagePath", func(p *v1.Pod) { app(p).TerminationMessagePath = "/tmp/msg" }, "spec.containers[0].terminationMessagePath", "the termination message is not read"},
 		{"terminationMessagePolicy", func(p *v1.Pod) { app(p).TerminationMessagePolicy = v1.TerminationMessageFallbackToLogsOnError }, "spec.containers[0].terminationMessagePolicy", "the termination message is not read"},
-		{"tty", func(p *v1.Pod) { app(p).TTY = true }, "spec.containers[0].tty", "containers get no terminal"},
-		{"tty with stdin", func(p *v1.Pod) { app(p).Stdin, app(p).TTY = true, true }, "spec.containers[0].tty", "containers get no terminal"},
+		{"tty without stdin", func(p *v1.Pod) { app(p).TTY = true }, "spec.containers[0].tty", "a terminal needs `stdin: true`"},
 		{"resizePolicy", func(p *v1.Pod) {
 			app(p).ResizePolicy = []v1.ContainerResizePolicy{{ResourceName: v1.ResourceCPU, RestartPolicy: v1.NotRequired}}
 		}, "spec.containers[0].resizePolicy", "never resized in place"},
@@ -158,7 +157,7 @@ func TestValidateAcceptsNoOps(t *testing.T) {
 	app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationHostToContainer)
 	p.Spec.InitContainers[0].VolumeMounts = []v1.VolumeMount{{Name: "host", MountPath: "/host", MountPropagation: ptr(v1.MountPropagationBidirectional)}}
 	// Attach writes to the stdin of these (agent/streaming.go).
-	app(p).Stdin, app(p).StdinOnce = true, true
+	app(p).Stdin, app(p).StdinOnce, app(p).TTY = true, true, true
 	p.Spec.InitContainers[0].Stdin = true
 	if errs := Validate(p); len(errs) > 0 {
 		t.Fatalf("rejected: %v", errs.ToAggregate())

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/miniagent/miniagent/runtime"
 )
@@ -20,6 +23,9 @@ import (
 // LabelStdin marks a container created with stdin (ContainerSpec.Stdin):
 // StdinOpen or StdinOnce.
 const LabelStdin = "io.miniagent.stdin"
+
+// LabelTTY is "true" on a container created with a terminal.
+const LabelTTY = "io.miniagent.tty"
 
 // LabelStdin values.
 const (
@@ -62,25 +68,31 @@ func (r *Runtime) makeStdin(id string) error {
 	return nil
 }
 
-// withStdin gives the IO that create makes the FIFO at path as stdin.
-func withStdin(create cio.Creator, path string) cio.Creator {
+// withStdin gives the IO that create makes the FIFO at path as stdin,
+// and a terminal if tty.
+func withStdin(create cio.Creator, path string, tty bool) cio.Creator {
 	return func(id string) (cio.IO, error) {
 		io, err := create(id)
 		if err != nil {
 			return nil, err
 		}
-		return stdinIO{IO: io, path: path}, nil
+		return stdinIO{IO: io, path: path, tty: tty}, nil
 	}
 }
 
 type stdinIO struct {
 	cio.IO
 	path string
+	tty  bool
 }
 
 func (s stdinIO) Config() cio.Config {
 	c := s.IO.Config()
 	c.Stdin = s.path
+	c.Terminal = s.tty
+	if s.tty {
+		c.Stderr = "" // the terminal is one stream
+	}
 	return c
 }
 
@@ -92,7 +104,7 @@ func (r *Runtime) removeStdin(id string) { _ = os.Remove(r.stdinPath(id)) }
 // container's stdin is closed (its FIFO removed, so later sessions are
 // refused, and the shim's writer closed): its process reads EOF once no
 // other session writes.
-func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader) error {
+func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader, resize <-chan runtime.TerminalSize) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
@@ -110,6 +122,14 @@ func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader) e
 	f, err := os.OpenFile(r.stdinPath(id), os.O_WRONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("attach to the stdin of container %q: %w: %w", id, runtime.ErrNoStdin, err)
+	}
+	if labels[LabelTTY] == "true" && resize != nil {
+		if t, terr := c.Task(ctx, nil); terr == nil {
+			rctx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); resizeLoop(rctx, t, resize) }()
+			defer func() { stop(); <-done }()
+		}
 	}
 	err = copyStdin(ctx, f, stdin)
 	if err != nil {
@@ -184,3 +204,14 @@ func writeStdin(ctx context.Context, f *os.File, b []byte) error {
 }
 
 const stdinWritePoll = 200 * time.Millisecond
+
+// withTTY gives the process a terminal and TERM=xterm unless the
+// container sets TERM, as the CRI plugin does for `tty: true`.
+func withTTY(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	if s.Process == nil {
+		s.Process = &specs.Process{}
+	}
+	s.Process.Terminal = true
+	s.Process.Env = withTerm(s.Process.Env)
+	return nil
+}

@@ -36,7 +36,7 @@ func TestWithStdinKeepsTheOtherStreams(t *testing.T) {
 	base := func(string) (cio.IO, error) {
 		return &spoolIO{cfg: cio.Config{Stdout: "/spool/out", Stderr: "/spool/err"}}, nil
 	}
-	io, err := withStdin(base, "/stdin/c1")("c1")
+	io, err := withStdin(base, "/stdin/c1", false)("c1")
 	if err != nil {
 		t.Fatal(err)
 	}

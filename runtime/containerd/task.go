@@ -41,7 +41,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 			undoIO()
 			return time.Time{}, fmt.Errorf("start container %q: %w", id, err)
 		}
-		ioc = withStdin(ioc, r.stdinPath(id))
+		ioc = withStdin(ioc, r.stdinPath(id), labels[LabelTTY] == "true")
 		undoLogs := undoIO
 		undoIO = func() { undoLogs(); r.removeStdin(id) }
 	}

@@ -56,7 +56,7 @@ func (r *Runtime) PortForward(ctx context.Context, netnsPath string, port int32,
 
 // AttachStdin appends what stdin carries to the container's Stdin until
 // stdin ends; a StdinOnce container's stdin is closed after that.
-func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader) error {
+func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader, _ <-chan runtime.TerminalSize) error {
 	r.mu.Lock()
 	err := r.begin("AttachStdin", "attach-stdin "+id)
 	if err == nil {

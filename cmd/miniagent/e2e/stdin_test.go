@@ -161,6 +161,91 @@ func TestAttachStdin(t *testing.T) {
 
 }
 
+// ttyStdinPod runs an interactive shell on a terminal.
+const ttyStdinPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-attach-tty
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    stdin: true
+    tty: true
+    command: [sh]
+`
+
+// TestAttachTTY: `miniagent attach -it` on a real pseudo-terminal to a
+// `tty: true` container reaches its shell (prompt, commands), passes the
+// terminal's size and a resize, and the container's log holds the
+// terminal's output as stdout; the shell's exit ends the session.
+func TestAttachTTY(t *testing.T) {
+	x := e2e(t)
+	t.Parallel()
+	apply(t, ttyStdinPod)
+	defer deletePodQuietly(x, "e2e-attach-tty")
+	waitPod(t, "e2e-attach-tty", 60*time.Second, "running", running)
+	s := startPTY(t, 31, 97, []string{"MINIAGENT_SOCKET=" + x.socket}, x.bin, "attach", "-it", "e2e-attach-tty")
+	s.expect(`If you don't see a command prompt, try pressing enter.`)
+	s.send("\r")
+	s.expect(`/ # `)
+	waitSize := func(want string) {
+		t.Helper()
+		// The size travels CLI -> agent -> shim asynchronously.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.send("stty size; echo rc=$?\r")
+			got := s.sttySize()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stty size printed %q, want %s; terminal: %q", got, want, s.output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitSize("31 97")
+	s.resize(42, 120)
+	waitSize("42 120")
+	s.send("echo marker-$((6*7))\r")
+	s.expect(`\nmarker-42\r?\n`)
+	s.send("exit 3\r")
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("attach did not end 20 s after the shell exited; terminal: %q", s.output())
+	}
+	p := waitPod(t, "e2e-attach-tty", 30*time.Second, "Failed", phaseIs(v1.PodFailed))
+	if cs := containerStatus(p, "c"); cs == nil || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 3 {
+		t.Fatalf("container status %+v, want exited 3", cs)
+	}
+	log := logs(t, "e2e-attach-tty", "c")
+	if !strings.Contains(log, "marker-42") || !strings.Contains(log, "/ # ") {
+		t.Fatalf("the log of the tty container lacks the shell's output: %q", log)
+	}
+	// One stream: the CRI log has it all as stdout.
+	files, _ := filepath.Glob(filepath.Join(x.logsDir, "default_e2e-attach-tty_*", "c", "0.log"))
+	if len(files) != 1 {
+		t.Fatalf("CRI log files %v, want one", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if f := strings.SplitN(line, " ", 4); len(f) < 3 || f[1] != "stdout" {
+			t.Fatalf("CRI log record %q is not stdout", line)
+		}
+	}
+	deletePod(t, "e2e-attach-tty", 0)
+}
+
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
 type syncBuffer struct {
 	mu  sync.Mutex
