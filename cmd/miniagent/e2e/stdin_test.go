@@ -194,25 +194,9 @@ func TestAttachTTY(t *testing.T) {
 	s.expect(`If you don't see a command prompt, try pressing enter.`)
 	s.send("\r")
 	s.expect(`/ # `)
-	waitSize := func(want string) {
-		t.Helper()
-		// The size travels CLI -> agent -> shim asynchronously.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			s.send("stty size; echo rc=$?\r")
-			got := s.sttySize()
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("stty size printed %q, want %s; terminal: %q", got, want, s.output())
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	waitSize("31 97")
+	waitTTYSize(t, s, "31 97")
 	s.resize(42, 120)
-	waitSize("42 120")
+	waitTTYSize(t, s, "42 120")
 	s.send("echo marker-$((6*7))\r")
 	s.expect(`\nmarker-42\r?\n`)
 	// Round trip of a command and its answer through the log, for the README.
@@ -256,6 +240,24 @@ func TestAttachTTY(t *testing.T) {
 		}
 	}
 	deletePod(t, "e2e-attach-tty", 0)
+}
+
+// waitTTYSize waits until `stty size` in the session's shell prints want:
+// the size travels client -> agent -> shim asynchronously.
+func waitTTYSize(t *testing.T, s *ptySession, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.send("stty size; echo rc=$?\r")
+		got := s.sttySize()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stty size printed %q, want %s; terminal: %q", got, want, s.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
