@@ -263,6 +263,7 @@ func (a *Agent) containerSpec(pod *v1.Pod, c *v1.Container, isInit bool, attempt
 	if isInit {
 		rs.Labels[runtime.LabelInit] = "true"
 	}
+	rs.Stdin, rs.StdinOnce, rs.TTY = c.Stdin, c.Stdin && c.StdinOnce, c.Stdin && c.TTY
 	if c.Command != nil {
 		rs.Command = envvar.ExpandCommand(c.Command, env)
 	}

@@ -78,21 +78,7 @@ func (a *Agent) ExecInContainer(ctx context.Context, namespace, pod, container s
 	if err != nil {
 		return -1, err
 	}
-	rst := runtime.ExecStreams{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, TTY: st.TTY}
-	if st.Resize != nil {
-		ch := make(chan runtime.TerminalSize)
-		go func() {
-			defer close(ch)
-			for sz := range st.Resize {
-				select {
-				case ch <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		rst.Resize = ch
-	}
+	rst := runtime.ExecStreams{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, TTY: st.TTY, Resize: runtimeSizes(ctx, st.Resize)}
 	code, err := a.rt.ExecStream(ctx, id, cmd, rst)
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %q of pod %q: %w", name, pod, err)
@@ -100,11 +86,34 @@ func (a *Agent) ExecInContainer(ctx context.Context, namespace, pod, container s
 	return code, nil
 }
 
-// AttachContainer implements api.Streamer. Containers here have no stdin
-// and no terminal (the pod spec refuses both), so, like attaching to such
-// a container in Kubernetes, it streams the container's output from now
-// on, read from its log (stdout and stderr as the log merged them), until
-// the instance exits or ctx ends. Stdin is not read.
+// runtimeSizes passes the API's terminal sizes on as the runtime's, until
+// sizes closes or ctx ends; nil stays nil.
+func runtimeSizes(ctx context.Context, sizes <-chan api.TerminalSize) <-chan runtime.TerminalSize {
+	if sizes == nil {
+		return nil
+	}
+	ch := make(chan runtime.TerminalSize)
+	go func() {
+		defer close(ch)
+		for sz := range sizes {
+			select {
+			case ch <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// AttachContainer implements api.Streamer, as kubelet attaches: it
+// streams the container's output from now on, read from its log (stdout
+// and stderr as the log merged them), until the instance exits or ctx
+// ends. A container with `stdin: true` also gets the session's stdin
+// (runtime.AttachStdin: with stdinOnce its stdin closes when the first
+// session's stdin ends); without it the session's stdin is not read, as
+// in kubelet. With `tty: true` the session's terminal sizes resize the
+// container's terminal; its output (one stream) is in the log as stdout.
 func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container string, st api.Streams) error {
 	w, s, err := a.streamSnapshot(namespace, pod)
 	if err != nil {
@@ -125,7 +134,7 @@ func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container s
 	if out == nil {
 		out = io.Discard
 	}
-	return crilog.ReadLog(ctx, ref.path, crilog.ReadOptions{
+	ropts := crilog.ReadOptions{
 		TailLines: 0,
 		Follow:    true,
 		StopFollow: func() bool {
@@ -137,7 +146,25 @@ func (a *Agent) AttachContainer(ctx context.Context, namespace, pod, container s
 			cur := w.snap.Load().logs[name].current
 			return cur.id != id || cur.exited
 		},
-	}, out)
+	}
+	if c, _ := findContainer(s.pod, name); c != nil && c.Stdin && st.Stdin != nil {
+		// The container's answer to its input can reach the log before
+		// ReadLog has opened it: the session shows every record since it
+		// began rather than from the file's end.
+		ropts.TailLines, ropts.Since = -1, a.clock.Now()
+		// A prompt (no newline) shows at once.
+		ropts.Unjoined = true
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			// It ends with the session's stdin, which the streaming
+			// server closes when the session ends.
+			if err := a.rt.AttachStdin(ctx, id, st.Stdin, runtimeSizes(ctx, st.Resize)); err != nil && ctx.Err() == nil && st.Stderr != nil && st.Stdout != nil {
+				fmt.Fprintf(st.Stderr, "attach to container %q of pod %q: %v\n", name, pod, err)
+			}
+		}()
+	}
+	return crilog.ReadLog(ctx, ref.path, ropts, out)
 }
 
 // PortForward implements api.Streamer: stream is connected to port on the

@@ -22,6 +22,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnavailable: the runtime daemon cannot be reached right now.
 	ErrUnavailable = errors.New("runtime unavailable")
+	// ErrNoStdin: the container has no open stdin to attach to.
+	ErrNoStdin = errors.New("the container has no open stdin")
 )
 
 // Labels put on every container miniagent creates, so a restarted agent can
@@ -196,6 +198,16 @@ type ContainerSpec struct {
 	// container's stdout/stderr are written there by a process that survives
 	// agent restarts.
 	LogPath string
+
+	// Stdin gives the container a stdin that stays open while it runs
+	// (until it is removed) for AttachStdin to write to; with StdinOnce it
+	// is closed after the first attach session. Without Stdin the
+	// container's stdin is /dev/null.
+	Stdin     bool
+	StdinOnce bool
+	// TTY (with Stdin) gives the container a terminal: its output is one
+	// stream, logged as stdout; AttachStdin's sizes resize it.
+	TTY bool
 }
 
 // SeccompRuntimeDefault is ContainerSpec.Seccomp for the runtime's default profile.
@@ -341,6 +353,14 @@ type Runtime interface {
 	// When stdin ends, the process's stdin is closed. If ctx ends first,
 	// the process is killed. The exec process is removed in every case.
 	ExecStream(ctx context.Context, id string, cmd []string, streams ExecStreams) (exitCode int, err error)
+
+	// AttachStdin copies stdin into the stdin of the running container
+	// (created with Stdin) until stdin ends or ctx ends; after the first
+	// such session of a StdinOnce container its stdin is closed (the
+	// process reads EOF). A container without open stdin wraps ErrNoStdin.
+	// With a TTY container, resize (if not nil) delivers the session's
+	// terminal sizes until it closes or the session ends.
+	AttachStdin(ctx context.Context, id string, stdin io.Reader, resize <-chan TerminalSize) error
 
 	// PortForward connects stream to TCP port on 127.0.0.1 inside the
 	// network namespace at netnsPath ("" = the host's) and copies both

@@ -124,19 +124,36 @@ func hasContainer(pod *v1.Pod, name string) bool {
 // streamTarget fetches the pod, refuses a finished one with kubectl's
 // message and picks the container.
 func (a *app) streamTarget(ctx context.Context, verb string, x execArgs) (string, error) {
+	name, _, err := a.streamPodTarget(ctx, verb, x)
+	return name, err
+}
+
+// streamPodTarget is streamTarget, also returning the chosen container's spec.
+func (a *app) streamPodTarget(ctx context.Context, verb string, x execArgs) (string, *v1.Container, error) {
 	pod, err := a.client().GetPod(ctx, a.namespace, x.pod)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if p := pod.Status.Phase; p == v1.PodSucceeded || p == v1.PodFailed {
-		return "", fmt.Errorf("cannot %s a container in a completed pod; current phase is %s", verb, p)
+		return "", nil, fmt.Errorf("cannot %s a container in a completed pod; current phase is %s", verb, p)
 	}
 	name, note, err := pickContainer(pod, x.container, x.quiet)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	fmt.Fprint(a.stderr, note)
-	return name, nil
+	return name, containerSpec(pod, name), nil
+}
+
+func containerSpec(pod *v1.Pod, name string) *v1.Container {
+	for _, cs := range [][]v1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range cs {
+			if cs[i].Name == name {
+				return &cs[i]
+			}
+		}
+	}
+	return nil
 }
 
 // exec runs a command in a container, like `kubectl exec`.
@@ -187,9 +204,11 @@ func (a *app) exec(ctx context.Context, args []string) int {
 	return code
 }
 
-// attach streams a running container's output, like `kubectl attach` on a
-// container without stdin: the pod spec here gives containers neither
-// stdin nor a terminal, so -i and -t only earn kubectl's warnings.
+// attach streams a running container's output, like `kubectl attach`;
+// with -i and a container created with `stdin: true`, the CLI's stdin
+// goes to the container's; with -it and `tty: true` as well, the local
+// terminal is in raw mode and its size goes to the container's terminal.
+// -i and -t for a container without stdin or tty earn kubectl's warnings.
 func (a *app) attach(ctx context.Context, args []string) int {
 	x, err := a.parseExecArgs("attach", args, false)
 	if err != nil {
@@ -198,19 +217,42 @@ func (a *app) attach(ctx context.Context, args []string) int {
 		}
 		return a.fail(err)
 	}
-	container, err := a.streamTarget(ctx, "attach", x)
+	container, spec, err := a.streamPodTarget(ctx, "attach", x)
 	if err != nil {
 		return a.fail(err)
 	}
-	if x.tty {
+	if x.tty && (spec == nil || !spec.TTY) {
 		fmt.Fprintf(a.stderr, "Unable to use a TTY - container %s did not allocate one\n", container)
-	}
-	if x.stdin {
-		fmt.Fprintf(a.stderr, "Unable to use stdin - container %s was not created with stdin\n", container)
+		x.tty = false
 	}
 	q := url.Values{"container": {container}, "stdout": {"1"}, "stderr": {"1"}}
-	code, msg := exitCode(streamExec(ctx, a.socket, streamURL(a.namespace, x.pod, "attach", q),
-		remotecommand.StreamOptions{Stdout: a.stdout, Stderr: a.stderr}))
+	opts := remotecommand.StreamOptions{Stdout: a.stdout, Stderr: a.stderr}
+	if x.stdin {
+		if spec != nil && spec.Stdin {
+			q.Set("stdin", "1")
+			opts.Stdin = readerOnly{a.stdin}
+		} else {
+			fmt.Fprintf(a.stderr, "Unable to use stdin - container %s was not created with stdin\n", container)
+		}
+	}
+	if x.tty && x.stdin {
+		t, ok, err := openTerminal(a.stdin, a.stdout)
+		switch {
+		case err != nil:
+			return a.fail(err)
+		case !ok:
+			fmt.Fprintln(a.stderr, "Unable to use a TTY - input is not a terminal or the right kind of file")
+		default:
+			defer t.Close()
+			opts.Tty, opts.TerminalSizeQueue, opts.Stderr = true, t, nil
+			q.Set("tty", "1")
+			q.Del("stderr")
+			if !x.quiet {
+				fmt.Fprintln(a.stderr, "If you don't see a command prompt, try pressing enter.")
+			}
+		}
+	}
+	code, msg := exitCode(streamExec(ctx, a.socket, streamURL(a.namespace, x.pod, "attach", q), opts))
 	if ctx.Err() != nil {
 		return 0 // Ctrl-C ends an attach, as in kubectl
 	}

@@ -41,7 +41,7 @@ Usage:
   miniagent logs NAME|-l SELECTOR [-c CONTAINER|--all-containers] [-p] [-f] [--timestamps] [--tail N]
                 [--since DURATION|--since-time RFC3339] [--limit-bytes N] [--prefix]
   miniagent exec POD [-c CONTAINER] [-i] [-t] [-q] -- COMMAND [ARG...]
-  miniagent attach POD [-c CONTAINER] [-q]
+  miniagent attach POD [-c CONTAINER] [-i] [-q]
   miniagent port-forward POD [LOCAL:]REMOTE... [--address 127.0.0.1]
   miniagent cp [-c CONTAINER] POD:PATH LOCAL | LOCAL POD:PATH
   miniagent label node|pod NAME KEY=VALUE... KEY-... [--overwrite]

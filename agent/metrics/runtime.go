@@ -174,6 +174,15 @@ func (r *instrumented) ExecStream(ctx context.Context, id string, cmd []string, 
 	return code, err
 }
 
+// AttachStdin is counted as kubelet's "attach"; its duration is the
+// session's.
+func (r *instrumented) AttachStdin(ctx context.Context, id string, stdin io.Reader, resize <-chan runtime.TerminalSize) error {
+	start := r.clock.Now()
+	err := r.next.AttachStdin(ctx, id, stdin, resize)
+	r.done("attach", start, err)
+	return err
+}
+
 // PortForward is counted as kubelet's "port_forward", one per connection.
 func (r *instrumented) PortForward(ctx context.Context, netnsPath string, port int32, stream io.ReadWriteCloser) error {
 	start := r.clock.Now()

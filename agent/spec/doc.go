@@ -47,7 +47,7 @@
 // priorityClassNames, setHostnameAsFQDN with a subdomain; seLinuxOptions,
 // windowsOptions, AppArmor profiles other than Unconfined, procMount
 // Unmasked, unsafe sysctls; lifecycle hooks, a terminationMessagePath or
-// policy other than the default, stdin, stdinOnce, tty, resizePolicy,
+// policy other than the default, tty without stdin, resizePolicy,
 // restartPolicyRules, resources.claims, ephemeral-storage limits, hostPort
 // without hostNetwork, envFrom, env from configMaps or secrets,
 // volumeDevices, subPathExpr, an emptyDir sizeLimit on disk, and every

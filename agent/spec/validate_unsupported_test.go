@@ -91,9 +91,7 @@ func TestValidateMiniagentFields(t *testing.T) {
 		}, "spec.containers[0].lifecycle", "Forbidden: not supported by miniagent: postStart and preStop hooks are not run"},
 		{"terminationMessagePath", func(p *v1.Pod) { app(p).TerminationMessagePath = "/tmp/msg" }, "spec.containers[0].terminationMessagePath", "the termination message is not read"},
 		{"terminationMessagePolicy", func(p *v1.Pod) { app(p).TerminationMessagePolicy = v1.TerminationMessageFallbackToLogsOnError }, "spec.containers[0].terminationMessagePolicy", "the termination message is not read"},
-		{"stdin", func(p *v1.Pod) { app(p).Stdin = true }, "spec.containers[0].stdin", "nothing can attach"},
-		{"stdinOnce", func(p *v1.Pod) { app(p).StdinOnce = true }, "spec.containers[0].stdinOnce", "nothing can attach"},
-		{"tty", func(p *v1.Pod) { app(p).TTY = true }, "spec.containers[0].tty", "containers get no terminal"},
+		{"tty without stdin", func(p *v1.Pod) { app(p).TTY = true }, "spec.containers[0].tty", "a terminal needs `stdin: true`"},
 		{"resizePolicy", func(p *v1.Pod) {
 			app(p).ResizePolicy = []v1.ContainerResizePolicy{{ResourceName: v1.ResourceCPU, RestartPolicy: v1.NotRequired}}
 		}, "spec.containers[0].resizePolicy", "never resized in place"},
@@ -158,6 +156,9 @@ func TestValidateAcceptsNoOps(t *testing.T) {
 	p.Spec.HostPID = true
 	app(p).VolumeMounts[1].MountPropagation = ptr(v1.MountPropagationHostToContainer)
 	p.Spec.InitContainers[0].VolumeMounts = []v1.VolumeMount{{Name: "host", MountPath: "/host", MountPropagation: ptr(v1.MountPropagationBidirectional)}}
+	// Attach writes to the stdin of these (agent/streaming.go).
+	app(p).Stdin, app(p).StdinOnce, app(p).TTY = true, true, true
+	p.Spec.InitContainers[0].Stdin = true
 	if errs := Validate(p); len(errs) > 0 {
 		t.Fatalf("rejected: %v", errs.ToAggregate())
 	}

@@ -45,6 +45,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if spec.CgroupsPath != "" {
 		labels[LabelCgroupsPath] = spec.CgroupsPath
 	}
+	if l := stdinLabel(spec); l != "" {
+		labels[LabelStdin] = l
+		if spec.TTY {
+			labels[LabelTTY] = "true"
+		}
+	}
 	sopts := SpecOpts(img, ispec.Config, spec)
 	// The exec server relies on the container's PID namespace to end with
 	// it: a hostPID container execs through runc only.
@@ -85,6 +91,9 @@ func kubeSpecOpts(ic ocispec.ImageConfig, spec runtime.ContainerSpec) []oci.Spec
 	}
 	if len(spec.Env) > 0 {
 		opts = append(opts, oci.WithEnv(spec.Env))
+	}
+	if spec.TTY && spec.Stdin {
+		opts = append(opts, withTTY)
 	}
 	if spec.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(spec.WorkingDir))

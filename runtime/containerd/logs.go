@@ -62,12 +62,17 @@ func (r *Runtime) startLogs() error {
 func (r *Runtime) spoolDir(id string) string { return filepath.Join(r.opts.LogSpoolDir, id) }
 
 // taskIO is the IO of a new task logging to logPath, and a clean-up to
-// call if the task is not created after all.
-func (r *Runtime) taskIO(id, logPath string) (cio.Creator, func(), error) {
+// call if the task is not created after all. A task with stdin logs
+// through the spool in either mode: the shim connects stdin only when it
+// copies the streams itself, which it does not for the binary log driver.
+func (r *Runtime) taskIO(id, logPath string, stdin bool) (cio.Creator, func(), error) {
 	if logPath == "" {
 		return cio.NullIO, func() {}, nil
 	}
-	if r.opts.LogMode != LogModeAgent {
+	if stdin && r.tailer == nil {
+		return nil, nil, fmt.Errorf("a container with stdin needs the log spool (Options.LogSpoolDir)")
+	}
+	if r.opts.LogMode != LogModeAgent && !stdin {
 		return r.logIO(logPath), func() {}, nil
 	}
 	dir := r.spoolDir(id)

@@ -126,6 +126,8 @@ type Runtime struct {
 	execs         map[string]*execEntry
 	execFallbacks *prometheus.CounterVec
 	execLogged    sync.Map // fallback reasons already logged
+
+	stdinDir string // the containers' stdin FIFOs, "stdin" beside StateDir
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -197,6 +199,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		client: c, opts: opts, bg: bg, cancel: cancel,
 		execs:         map[string]*execEntry{},
 		execFallbacks: fallbacks,
+		stdinDir:      filepath.Join(filepath.Dir(opts.StateDir), "stdin"),
 	}
 	if err := r.startLogs(); err != nil {
 		cancel()

@@ -32,9 +32,18 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
-	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath])
+	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath], labels[LabelStdin] != "")
 	if err != nil {
 		return time.Time{}, fmt.Errorf("start container %q: log IO: %w", id, err)
+	}
+	if labels[LabelStdin] != "" {
+		if err := r.makeStdin(id); err != nil {
+			undoIO()
+			return time.Time{}, fmt.Errorf("start container %q: %w", id, err)
+		}
+		ioc = withStdin(ioc, r.stdinPath(id), labels[LabelTTY] == "true")
+		undoLogs := undoIO
+		undoIO = func() { undoLogs(); r.removeStdin(id) }
 	}
 	task, err := c.NewTask(ctx, ioc)
 	if err != nil {
@@ -189,6 +198,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	// End the exec server first, and forget one an exec started meanwhile.
 	r.dropExec(id)
 	defer r.dropExec(id)
+	defer r.removeStdin(id)
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		// A writable layer, or a shim, may outlive a container record.

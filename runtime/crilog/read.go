@@ -25,6 +25,10 @@ type ReadOptions struct {
 	StopFollow func() bool
 	// Since, if set, drops records written before it (kubelet's sinceSeconds/sinceTime).
 	Since time.Time
+	// Unjoined writes each partial record as soon as it is read instead of
+	// joining it with the rest of its line, as an interactive session
+	// needs (a shell's prompt has no newline). Without Timestamps only.
+	Unjoined bool
 }
 
 // followPoll is how often a followed file is checked for new data.
@@ -72,10 +76,17 @@ func parseRecord(line []byte) (record, bool) {
 // records with the record that completes them.
 type joiner struct {
 	timestamps bool
+	unjoined   bool                     // write partial records as they come
 	pending    map[string]*bytes.Buffer // stream -> line so far (with prefix)
 }
 
 func (j *joiner) add(r record) []byte {
+	if j.unjoined && !j.timestamps {
+		if r.partial {
+			return append([]byte(nil), r.content...)
+		}
+		return append(append([]byte(nil), r.content...), '\n')
+	}
 	buf := j.pending[r.stream]
 	if buf == nil {
 		buf = &bytes.Buffer{}
@@ -185,7 +196,7 @@ func ReadLog(ctx context.Context, path string, opts ReadOptions, w io.Writer) er
 		return fmt.Errorf("open log %s: %w", path, err)
 	}
 	defer func() { f.Close() }()
-	lr := &logReader{since: opts.Since, f: f, chunk: make([]byte, 32<<10), j: &joiner{timestamps: opts.Timestamps, pending: map[string]*bytes.Buffer{}}}
+	lr := &logReader{since: opts.Since, f: f, chunk: make([]byte, 32<<10), j: &joiner{timestamps: opts.Timestamps, unjoined: opts.Unjoined, pending: map[string]*bytes.Buffer{}}}
 
 	var out bytes.Buffer
 	emit := func(b []byte) { out.Write(b) }

@@ -54,6 +54,8 @@ func TestReadLog(t *testing.T) {
 		{"dangling partial", "2024-01-02T03:04:05Z stdout F x\n2024-01-02T03:04:05Z stdout P tail", ReadOptions{TailLines: -1}, "x\ntail"},
 		{"empty", "", ReadOptions{TailLines: -1}, ""},
 		{"since", sample, ReadOptions{TailLines: -1, Since: time.Date(2024, 1, 2, 3, 4, 5, 750_000_000, time.UTC)}, "\nlast line\n"},
+		{"unjoined: partial records as they come", sample, ReadOptions{TailLines: -1, Unjoined: true}, "hello\nparatialb\n done\n\nlast line\n"},
+		{"unjoined prompt", "2024-01-02T03:04:05Z stdout F x\n2024-01-02T03:04:05Z stdout P / # ", ReadOptions{TailLines: -1, Unjoined: true}, "x\n/ # "},
 		{"since and tail", sample, ReadOptions{TailLines: 1, Since: time.Date(2024, 1, 2, 3, 4, 5, 750_000_000, time.UTC)}, "last line\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

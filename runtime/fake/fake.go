@@ -24,6 +24,10 @@ type Container struct {
 	runtime.ContainerStatus
 	Spec    runtime.ContainerSpec
 	Removed bool
+	// Stdin is what attach sessions wrote to the container's stdin;
+	// StdinClosed is set once a StdinOnce container's first session ended.
+	Stdin       []byte
+	StdinClosed bool
 }
 
 // StopRequest records the arguments of one StopContainer call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -316,5 +317,44 @@ func TestEventsFanOutAndClose(t *testing.T) {
 		if c.State != runtime.StateExited {
 			t.Errorf("container %s is %s", c.ID, c.State)
 		}
+	}
+}
+
+func TestAttachStdin(t *testing.T) {
+	f, _ := newFake(t)
+	ctx := context.Background()
+	for _, s := range []runtime.ContainerSpec{spec("plain", "p"), spec("open", "p"), spec("once", "p")} {
+		s.Stdin, s.StdinOnce = s.ID != "plain", s.ID == "once"
+		if err := f.CreateContainer(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.StartContainer(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attach := func(id, in string) error { return f.AttachStdin(ctx, id, strings.NewReader(in), nil) }
+	if err := attach("plain", "x"); !errors.Is(err, runtime.ErrNoStdin) {
+		t.Fatalf("attach to a container without stdin: %v, want ErrNoStdin", err)
+	}
+	for _, in := range []string{"a\n", "b\n"} {
+		if err := attach("open", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := attach("once", "c\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := attach("once", "d\n"); !errors.Is(err, runtime.ErrNoStdin) {
+		t.Fatalf("second attach to a stdinOnce container: %v, want ErrNoStdin", err)
+	}
+	got := map[string]string{}
+	for _, c := range f.Containers() {
+		got[c.ID] = string(c.Stdin)
+		if c.StdinClosed != (c.ID == "once") {
+			t.Errorf("%s: StdinClosed %v", c.ID, c.StdinClosed)
+		}
+	}
+	if want := map[string]string{"plain": "", "open": "a\nb\n", "once": "c\n"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("stdin written %v, want %v", got, want)
 	}
 }

@@ -53,3 +53,40 @@ func (r *Runtime) PortForward(ctx context.Context, netnsPath string, port int32,
 	}
 	return runtime.Splice(ctx, stream, conn)
 }
+
+// AttachStdin appends what stdin carries to the container's Stdin until
+// stdin ends; a StdinOnce container's stdin is closed after that.
+func (r *Runtime) AttachStdin(ctx context.Context, id string, stdin io.Reader, _ <-chan runtime.TerminalSize) error {
+	r.mu.Lock()
+	err := r.begin("AttachStdin", "attach-stdin "+id)
+	if err == nil {
+		err = r.execTargetLocked(id)
+	}
+	var c *Container
+	if err == nil {
+		c = r.containers[id]
+		if !c.Spec.Stdin || c.StdinClosed {
+			err = fmt.Errorf("attach to the stdin of container %q: %w", id, runtime.ErrNoStdin)
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, rerr := stdin.Read(buf)
+		r.mu.Lock()
+		c.Stdin = append(c.Stdin, buf[:n]...)
+		r.mu.Unlock()
+		if rerr != nil || ctx.Err() != nil {
+			break
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.Spec.StdinOnce {
+		c.StdinClosed = true
+	}
+	return nil
+}

@@ -54,6 +54,7 @@ func listLeftovers(s leftoverScope) []string {
 		{"checkpoint", filepath.Join(s.RootDir, "checkpoints")},
 		{"pod volume directory", filepath.Join(s.RootDir, "pods")},
 		{"container log spool", filepath.Join(s.RootDir, "logspool")},
+		{"container stdin FIFO", filepath.Join(s.RootDir, "stdin")},
 		{"pod log directory", s.LogsDir},
 		{"containerd task bundle", filepath.Join(state, "io.containerd.runtime.v2.task", s.Namespace)},
 	} {
