@@ -191,12 +191,7 @@ func TestAttachTTY(t *testing.T) {
 	defer deletePodQuietly(x, "e2e-attach-tty")
 	waitPod(t, "e2e-attach-tty", 60*time.Second, "running", running)
 	s := startPTY(t, 31, 97, []string{"MINIAGENT_SOCKET=" + x.socket}, x.bin, "attach", "-it", "e2e-attach-tty")
-	s.expect(`If you don't see a command prompt, try pressing enter.`)
-	s.send("\r")
-	s.expect(`/ # `)
-	waitTTYSize(t, s, "31 97")
-	s.resize(42, 120)
-	waitTTYSize(t, s, "42 120")
+	attachedShell(t, s)
 	s.send("echo marker-$((6*7))\r")
 	s.expect(`\nmarker-42\r?\n`)
 	// Round trip of a command and its answer through the log, for the README.
@@ -240,6 +235,19 @@ func TestAttachTTY(t *testing.T) {
 		}
 	}
 	deletePod(t, "e2e-attach-tty", 0)
+}
+
+// attachedShell checks an `attach -it` session to a busybox shell started
+// at 31x97: kubectl's hint, the prompt after an Enter, the size, and a
+// resize to 42x120 reaching the shell.
+func attachedShell(t *testing.T, s *ptySession) {
+	t.Helper()
+	s.expect(`If you don't see a command prompt, try pressing enter.`)
+	s.send("\r")
+	s.expect(`/ # `)
+	waitTTYSize(t, s, "31 97")
+	s.resize(42, 120)
+	waitTTYSize(t, s, "42 120")
 }
 
 // waitTTYSize waits until `stty size` in the session's shell prints want:
