@@ -66,17 +66,19 @@ func probeGRPC(ctx context.Context, nsPath, host string, port int, service strin
 // the error of the last connection attempt that failed to dial (nil once
 // one dialled); err is a gRPC status error.
 func callWhenReady(ctx context.Context, nsPath, addr, method string, req []byte) (reply []byte, dialErr, err error) {
+	// ended is the result once the deadline has passed: the last real
+	// connection error, as grpc-go reports, and the context's status.
+	ended := func() ([]byte, error, error) {
+		cut := ctx.Err()
+		if cut == nil { // the socket's deadline fired a moment before ctx's
+			cut = context.DeadlineExceeded
+		}
+		return nil, dialErr, status.FromContextError(cut).Err()
+	}
 	for attempt := 0; ; attempt++ {
 		c, err := dial(ctx, nsPath, "tcp", addr)
 		if err != nil && dialErr != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
-			// A retry cut short by the deadline (the socket's deadline can
-			// fire a moment before ctx's): the last real connection error
-			// is what grpc-go reports.
-			cut := ctx.Err()
-			if cut == nil {
-				cut = context.DeadlineExceeded
-			}
-			return nil, dialErr, status.FromContextError(cut).Err()
+			return ended() // a retry cut short by the deadline
 		}
 		dialErr = err
 		if err == nil {
@@ -93,10 +95,10 @@ func callWhenReady(ctx context.Context, nsPath, addr, method string, req []byte)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, dialErr, status.FromContextError(ctx.Err()).Err()
+			return ended()
 		case <-t.C:
 			if ctx.Err() != nil { // both were ready: the deadline wins
-				return nil, dialErr, status.FromContextError(ctx.Err()).Err()
+				return ended()
 			}
 		}
 	}

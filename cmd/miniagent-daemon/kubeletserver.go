@@ -29,9 +29,10 @@ func addKubeletServerFlags(fs *pflag.FlagSet, k *kubeletServerFlags) {
 	fs.StringVar(&k.clientCAFile, "client-ca-file", "", "CA bundle verifying the kubelet server's client certificates (the apiserver's --kubelet-client-certificate); without it only bearer tokens (TokenReview) are accepted")
 }
 
-// kubeletServer builds the kubelet server of cluster mode, or nil
-// without --kubeconfig (cm nil); it uses cluster mode's client and --node-ip. It listens on --node-ip when given, else on all
-// addresses (kubelet's --address 0.0.0.0).
+// kubeletServer builds the kubelet server of cluster mode with cluster
+// mode's client and node IP, or nil without --kubeconfig (cm nil). It
+// listens on --node-ip when given, else on all addresses (kubelet's
+// --address 0.0.0.0).
 func kubeletServer(ctx context.Context, f daemonFlags, cm *clusterMode, a *agent.Agent, m *metrics.Metrics, log *slog.Logger) (*kubeletserver.Server, error) {
 	if cm == nil {
 		return nil, nil

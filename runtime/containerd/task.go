@@ -32,11 +32,12 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
-	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath], labels[LabelStdin] != "")
+	hasStdin := labels[LabelStdin] != ""
+	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath], hasStdin)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("start container %q: log IO: %w", id, err)
 	}
-	if labels[LabelStdin] != "" {
+	if hasStdin {
 		if err := r.makeStdin(id); err != nil {
 			undoIO()
 			return time.Time{}, fmt.Errorf("start container %q: %w", id, err)
