@@ -50,6 +50,7 @@ for f in "$REPO"/bin/miniagent*; do
 done
 [ -x "$R/usr/local/bin/miniagent-crilog" ] || fail "miniagent-crilog not installed"
 [ -x "$R/usr/local/bin/miniagent-daemon" ] || fail "miniagent-daemon not installed"
+[ -x "$R/usr/local/bin/miniagent-cli" ] || fail "miniagent-cli not installed"
 expect_mode "$R" /etc/miniagent 755 directory
 expect_mode "$R" /etc/miniagent/config 644 "regular file"
 expect_mode "$R" /etc/miniagent/manifests 755 directory

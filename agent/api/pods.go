@@ -115,6 +115,10 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request) {
 			list.Items = append(list.Items, pods[i])
 		}
 	}
+	if s.podTable != nil && wantsTable(r) {
+		WriteJSON(w, http.StatusOK, s.podTable(list.Items, s.clockNow()))
+		return
+	}
 	WriteJSON(w, http.StatusOK, &list)
 }
 
@@ -253,4 +257,12 @@ func (s *Server) deletePod(w http.ResponseWriter, r *http.Request) {
 	}
 	setPodKind(pod)
 	WriteJSON(w, http.StatusOK, pod)
+}
+
+// wantsTable tells whether r accepts a meta.k8s.io/v1 Table first, as
+// `kubectl get` and `miniagent get pods` ask.
+func wantsTable(r *http.Request) bool {
+	first, _, _ := strings.Cut(r.Header.Get("Accept"), ",")
+	return strings.Contains(first, "as=Table") && strings.Contains(first, "g=meta.k8s.io") &&
+		(strings.Contains(first, "v=v1;") || strings.HasSuffix(first, "v=v1"))
 }

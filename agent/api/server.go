@@ -11,15 +11,18 @@ import (
 	"path/filepath"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Server serves a Backend over HTTP/JSON on a unix socket.
 type Server struct {
-	b   Backend
-	log *slog.Logger
-	mux *http.ServeMux
+	b        Backend
+	log      *slog.Logger
+	mux      *http.ServeMux
+	podTable func(pods []v1.Pod, now time.Time) any
+	clockNow func() time.Time
 }
 
 // NewServer returns a Server for b. log may be nil (then slog.Default()).
@@ -32,6 +35,14 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	s := &Server{b: b, log: log, mux: http.NewServeMux()}
 	s.routes()
 	return s
+}
+
+// SetPodTable makes pod lists answer a request that accepts
+// `application/json;as=Table` (kubectl's server-side printing) with
+// render's table instead of a PodList, the rows computed at now(). Without
+// it, such a request gets the PodList. Call it before Serve.
+func (s *Server) SetPodTable(render func(pods []v1.Pod, now time.Time) any, now func() time.Time) {
+	s.podTable, s.clockNow = render, now
 }
 
 // Handler returns the HTTP handler, for serving on another listener.

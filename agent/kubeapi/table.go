@@ -99,3 +99,14 @@ func metaOf(o object) *metav1.ObjectMeta {
 	}
 	return &metav1.ObjectMeta{}
 }
+
+// PodTable is pods as the meta.k8s.io/v1 Table `kubectl get pods` is
+// served, rows computed at now, each with its object's metadata (kubectl's default). The local API
+// answers `miniagent get pods` with it (api.Server.SetPodTable).
+func PodTable(pods []v1.Pod, now time.Time) any {
+	objs := make([]object, len(pods))
+	for i := range pods {
+		objs[i] = &pods[i]
+	}
+	return tableOf(format{table: true, tableVersion: "v1", includeObject: metav1.IncludeMetadata}, "", podColumns, objs, now)
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/miniagent/miniagent/agent"
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/eviction"
+	"github.com/miniagent/miniagent/agent/kubeapi"
 	"github.com/miniagent/miniagent/agent/metrics"
 	"github.com/miniagent/miniagent/agent/sources"
 	"github.com/miniagent/miniagent/runtime/containerd"
@@ -181,6 +182,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		go cm.pods.Run(ctx)
 	}
 	srv := api.NewServer(a, log)
+	srv.SetPodTable(kubeapi.PodTable, time.Now)
 	srv.Handle("GET /metrics", m.Handler())
 	if f.metricsBindAddress != "" {
 		ln, err := metrics.Listen(f.metricsBindAddress, log)

@@ -1,24 +1,33 @@
-// Command miniagent is a small kubelet-like node agent. Every verb but
-// `daemon` (apply, get, describe, logs, delete, exec, ...) is a client of the
-// daemon's local API, served by this binary. `miniagent daemon`, `miniagent
-// image import`, `miniagent kubeconfig` and `miniagent crilog-shim` exec
-// miniagent-daemon, found next
-// to this binary, with the same arguments (the process, its PID included,
-// stays the same): the client so links none of the daemon's packages and
-// starts in a few milliseconds. main only wires packages together.
+// Command miniagent is the entry point of every verb. It links the
+// standard library and agent/cli/fastget only, so it starts in about a
+// millisecond: it answers `miniagent get pods` in the table formats itself
+// from rows the daemon renders, and execs the program that does the rest,
+// found next to this binary, with the same arguments (the process, its PID
+// included, stays the same): miniagent-daemon for `daemon`, `image
+// import`, `kubeconfig` and `crilog-shim`; miniagent-cli, the full client,
+// for every other verb. main only wires packages together.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 
-	"github.com/miniagent/miniagent/agent/cli"
+	"github.com/miniagent/miniagent/agent/cli/fastget"
 )
 
-// daemonBinary is the daemon's program, installed next to this one.
-const daemonBinary = "miniagent-daemon"
+// daemonBinary is the daemon's program and cliBinary the full client's,
+// installed next to this one.
+const (
+	daemonBinary = "miniagent-daemon"
+	cliBinary    = "miniagent-cli"
+)
+
+// defaultSocket is the daemon's socket unless --socket or MINIAGENT_SOCKET
+// say otherwise (cli.DefaultSocket; the test checks they agree).
+const defaultSocket = "/run/miniagent/miniagent.sock"
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -26,23 +35,34 @@ func main() {
 
 func run(args []string) int {
 	if isDaemonVerb(args) {
-		return execDaemon(args)
+		return execNext(daemonBinary, args)
 	}
-	return cli.Main(args, os.Stdin, os.Stdout, os.Stderr)
+	socket := defaultSocket
+	if s := os.Getenv("MINIAGENT_SOCKET"); s != "" {
+		socket = s
+	}
+	if q, ok := fastget.Parse(args, socket); ok && fastget.Run(context.Background(), q, os.Stdout, os.Stderr) {
+		return 0
+	}
+	return execNext(cliBinary, args)
 }
 
-// execDaemon replaces this process with miniagent-daemon ARGS; it returns
-// only when that fails.
-func execDaemon(args []string) int {
+// execNext replaces this process with the program name (next to this
+// binary) and args; it returns only when that fails.
+func execNext(name string, args []string) int {
+	verb := "(no verb)"
+	if len(args) > 0 {
+		verb = args[0]
+	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "error: miniagent %s: find this binary: %v\n", args[0], err)
+		fmt.Fprintf(os.Stderr, "error: miniagent %s: find this binary: %v\n", verb, err)
 		return 1
 	}
-	path := filepath.Join(filepath.Dir(self), daemonBinary)
+	path := filepath.Join(filepath.Dir(self), name)
 	err = syscall.Exec(path, append([]string{path}, args...), os.Environ())
-	fmt.Fprintf(os.Stderr, "error: miniagent %s runs %s: %v (build it next to %s: go build -o %s ./cmd/%s, or install both with scripts/install.sh)\n",
-		args[0], path, err, self, path, daemonBinary)
+	fmt.Fprintf(os.Stderr, "error: miniagent %s runs %s: %v (build it next to %s: go build -o %s ./cmd/%s, or install them all with scripts/install.sh)\n",
+		verb, path, err, self, path, name)
 	return 1
 }
 

@@ -226,13 +226,17 @@ ma_keep_log() {
 
 # ma_build_helpers DIR [SRC]: builds the daemon's programs from the source
 # tree SRC (default the repository) into DIR, next to a miniagent binary
-# built there: miniagent-daemon (the agent itself, which `miniagent daemon`
+# built there: miniagent-cli (the full client, which miniagent execs for
+# every verb but the quick `get pods`), miniagent-daemon (the agent itself, which `miniagent daemon`
 # execs), miniagent-crilog (the log process of --container-log-mode=process)
 # and miniagent-exec (the exec probe server, static C), each only if SRC has
 # its source (older revisions lack one; before miniagent-daemon, the
 # miniagent binary was the daemon too).
 ma_build_helpers() {
 	local dir=$1 src=${2:-$MA_REPO}
+	if [ -d "$src/cmd/miniagent-cli" ]; then
+		(cd "$src" && go build -o "$dir/miniagent-cli" ./cmd/miniagent-cli)
+	fi
 	if [ -d "$src/cmd/miniagent-daemon" ]; then
 		(cd "$src" && go build -o "$dir/miniagent-daemon" ./cmd/miniagent-daemon)
 	fi

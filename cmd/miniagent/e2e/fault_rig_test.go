@@ -67,6 +67,7 @@ func buildFaultBinaries() error {
 	faultBins.bin, faultBins.tar = filepath.Join(dir, "miniagent"), filepath.Join(dir, "busybox.tar")
 	cmds := []*exec.Cmd{
 		exec.Command("go", "build", "-o", faultBins.bin, "./cmd/miniagent"),
+		exec.Command("go", "build", "-o", filepath.Join(dir, "miniagent-cli"), "./cmd/miniagent-cli"),
 		exec.Command("go", "build", "-o", filepath.Join(dir, "miniagent-daemon"), "./cmd/miniagent-daemon"),
 		exec.Command("go", "build", "-o", filepath.Join(dir, "miniagent-crilog"), "./cmd/miniagent-crilog"),
 		exec.Command("bash", filepath.Join(repo, "scripts/build-busybox-image.sh"), faultBins.tar),

@@ -189,6 +189,13 @@ func newHarness() (*harness, error) {
 	if err := step("build miniagent", build); err != nil {
 		return x, err
 	}
+	// The full client that miniagent execs for every verb but the quick
+	// `get pods`, next to it.
+	cliBin := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-cli"), "./cmd/miniagent-cli")
+	cliBin.Dir = repo
+	if err := step("build miniagent-cli", cliBin); err != nil {
+		return x, err
+	}
 	// The daemon that `miniagent daemon` execs, next to the client.
 	daemonBin := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(x.bin), "miniagent-daemon"), "./cmd/miniagent-daemon")
 	daemonBin.Dir = repo

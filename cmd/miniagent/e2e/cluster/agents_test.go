@@ -80,6 +80,7 @@ func buildAgent(t *testing.T, repo, dir string) string {
 	bin := filepath.Join(dir, "miniagent")
 	for _, c := range [][]string{
 		{"-o", bin, "./cmd/miniagent"},
+		{"-o", filepath.Join(dir, "miniagent-cli"), "./cmd/miniagent-cli"},
 		{"-o", filepath.Join(dir, "miniagent-daemon"), "./cmd/miniagent-daemon"},
 		{"-o", filepath.Join(dir, "miniagent-crilog"), "./cmd/miniagent-crilog"},
 	} {
