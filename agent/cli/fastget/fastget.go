@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -153,6 +152,10 @@ func Run(ctx context.Context, q Query, stdout, stderr io.Writer) bool {
 	return true
 }
 
+// fetch asks the daemon for the Table in one HTTP/1.0 exchange on its
+// socket (the server closes the connection after the body): net/http's
+// client, with TLS and HTTP/2 linked in, would cost more to start than
+// the whole call. Any answer but 200 with a v1 Table is not ours.
 func fetch(ctx context.Context, q Query) (*table, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -163,26 +166,30 @@ func fetch(ctx context.Context, q Query) (*table, bool) {
 	if q.Selector != "" {
 		path += "?labelSelector=" + url.QueryEscape(q.Selector)
 	}
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", q.Socket)
-	}, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://miniagent"+path, nil)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", q.Socket)
 	if err != nil {
 		return nil, false
 	}
-	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	req := "GET " + path + " HTTP/1.0\r\nHost: miniagent\r\nAccept: application/json;as=Table;v=v1;g=meta.k8s.io\r\nUser-Agent: miniagent\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, false
+	}
+	resp, err := io.ReadAll(conn)
 	if err != nil {
 		return nil, false
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	head, body, ok := strings.Cut(string(resp), "\r\n\r\n")
+	status, _, _ := strings.Cut(head, "\r\n")
+	if !ok || !strings.HasPrefix(status, "HTTP/1.") || !strings.HasPrefix(status[min(len(status), 8):], " 200 ") {
 		return nil, false
 	}
 	var t table
-	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.Kind != "Table" || t.APIVersion != "meta.k8s.io/v1" {
+	if err := json.Unmarshal([]byte(body), &t); err != nil || t.Kind != "Table" || t.APIVersion != "meta.k8s.io/v1" {
 		return nil, false
 	}
 	return &t, true
