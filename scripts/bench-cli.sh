@@ -9,8 +9,10 @@
 #        ctr         `ctr run -d` of the same image (no pod, no log, no wait)
 #      each followed, untimed, by its removal (delete --grace-period 0 --wait,
 #      podman pod rm -f -t 0, ctr tasks rm -f + containers rm);
-#   2. the CLI's own latency: `miniagent get pods` on a node with 10 pods and
-#      `miniagent --help`.
+#   2. the CLI's own latency on a node with 10 pods: `miniagent get pods`
+#      (answered by the entry point), the same through miniagent-cli alone,
+#      `get pods -o name` (entry point + full client), `miniagent --help`,
+#      and /bin/true as the floor.
 #
 # Environment:
 #   BENCH_RUNS=30             timed runs of each case (one more warm-up run each)
@@ -21,8 +23,8 @@
 #   BENCH_RT=1                run part 2 under SCHED_FIFO (chrt -f 50): steadier
 #                             numbers on a shared machine (the daemon keeps its
 #                             normal priority)
-#   BENCH_SKIP_SETUP=1        do not run scripts/setup.sh (bin/miniagent and
-#                             bin/miniagent-daemon must exist)
+#   BENCH_SKIP_SETUP=1        do not run scripts/setup.sh (bin/miniagent,
+#                             bin/miniagent-cli, bin/miniagent-daemon must exist)
 #   MINIAGENT_CONTAINERD_ADDRESS  containerd socket (default /run/containerd/containerd.sock)
 #
 # podman and catatonit come from Debian's packages (installed if missing,
@@ -155,7 +157,11 @@ EOF
 done >"$WORK/idle.yaml"
 "${MA[@]}" apply -f "$WORK/idle.yaml" >/dev/null
 "${MA[@]}" wait --for=condition=Ready -l bench=idle --timeout 120s >/dev/null
-cases=(--case "get-pods=${MA[*]} get pods" --case "help=$MA_BIN --help")
+# get-pods is answered by the entry point itself (agent/cli/fastget);
+# get-pods-cli is the full client alone, get-pods-name the entry point
+# exec'ing the full client (every other verb's path), true the floor.
+cases=(--case "get-pods=${MA[*]} get pods" --case "get-pods-cli=$MA_BIN-cli --socket $MA_SOCK get pods"
+	--case "get-pods-name=${MA[*]} get pods -o name" --case "help=$MA_BIN --help" --case "true=/bin/true")
 if [ -n "${BENCH_COMPARE_BIN:-}" ]; then
 	cases+=(--case "compare-get-pods=$BENCH_COMPARE_BIN --socket $MA_SOCK get pods" --case "compare-help=$BENCH_COMPARE_BIN --help")
 fi
@@ -165,4 +171,4 @@ if [ "${BENCH_RT:-}" = 1 ]; then
 	echo "(SCHED_FIFO: chrt -f 50)"
 fi
 "${rt[@]}" "$WORK/benchcli" --runs "$RUNS" "${cases[@]}"
-echo "(goal: get pods ≤ 15 ms; binaries: $(stat -c %s "$MA_BIN") bytes miniagent, $(stat -c %s "$MA_BIN-daemon") bytes miniagent-daemon)"
+echo "(goal: get pods ≤ 15 ms; binaries: $(stat -c %s "$MA_BIN") bytes miniagent, $(stat -c %s "$MA_BIN-cli") bytes miniagent-cli, $(stat -c %s "$MA_BIN-daemon") bytes miniagent-daemon)"
