@@ -47,14 +47,21 @@ func TestIsDaemonVerb(t *testing.T) {
 }
 
 // TestFrontLinksNoKubernetes keeps the entry point small: the standard
-// library and agent/cli/fastget only, so its start-up costs no package
-// init of client-go, apimachinery or the CLI.
+// library (without net, so the binary is static) and agent/cli/fastget
+// only, so its start-up costs no package init of client-go, apimachinery
+// or the CLI.
 func TestFrontLinksNoKubernetes(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, p := range strings.Fields(string(out)) {
+		switch p {
+		case "net", "runtime/cgo", "os/user", "net/http", "crypto/tls":
+			// net (and os/user) link the C resolver: a dynamic binary
+			// whose libc start-up costs more than the whole call.
+			t.Errorf("cmd/miniagent links %s", p)
+		}
 		first, _, _ := strings.Cut(p, "/")
 		if !strings.Contains(first, ".") || strings.HasPrefix(p, "vendor/") {
 			continue // the standard library

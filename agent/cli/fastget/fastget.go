@@ -15,9 +15,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -166,8 +167,7 @@ func fetch(ctx context.Context, q Query) (*table, bool) {
 	if q.Selector != "" {
 		path += "?labelSelector=" + url.QueryEscape(q.Selector)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", q.Socket)
+	conn, err := dialUnix(q.Socket)
 	if err != nil {
 		return nil, false
 	}
@@ -232,4 +232,29 @@ func printTable(w io.Writer, q Query, t *table) error {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// dialUnix connects to the unix socket at path with the syscall package:
+// the net package would link the C resolver (runtime/cgo and libc, a
+// dynamic binary), whose start-up costs ~4 ms of every call here. The
+// returned file is in the runtime's poller, so deadlines work.
+func dialUnix(path string) (*os.File, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == nil {
+		err = syscall.SetNonblock(fd, true)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "dial", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
