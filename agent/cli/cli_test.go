@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,20 +32,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := apitest.New()
 	sock := filepath.Join(t.TempDir(), "m.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { api.NewServer(b, slog.New(slog.DiscardHandler)).Serve(ctx, sock); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			break
-		}
-		if i > 200 {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	apitest.Serve(t, api.NewServer(b, slog.New(slog.DiscardHandler)), sock)
 	return &env{t: t, b: b, sock: sock}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -116,7 +115,7 @@ func TestFastGetMatchesCLI(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "m.sock")
 	srv := api.NewServer(b, slog.New(slog.DiscardHandler))
 	srv.SetPodTable(kubeapi.PodTable, time.Now)
-	serve(t, srv, sock)
+	apitest.Serve(t, srv, sock)
 
 	for _, args := range [][]string{
 		{"get", "pods"},
@@ -160,7 +159,7 @@ func TestFastGetLeavesTheRest(t *testing.T) {
 	b := apitest.New()
 	b.SetPod(&v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p"}})
 	sock := filepath.Join(t.TempDir(), "m.sock")
-	serve(t, api.NewServer(b, slog.New(slog.DiscardHandler)), sock)
+	apitest.Serve(t, api.NewServer(b, slog.New(slog.DiscardHandler)), sock)
 	for _, tc := range []struct{ name, sock, sel string }{
 		{"PodList, no Table", sock, ""},
 		{"bad selector", sock, "a in in"},
@@ -171,23 +170,5 @@ func TestFastGetLeavesTheRest(t *testing.T) {
 		if fastget.Run(context.Background(), q, &out, &errb) || out.Len()+errb.Len() != 0 {
 			t.Errorf("%s: answered, stdout %q stderr %q", tc.name, out.String(), errb.String())
 		}
-	}
-}
-
-func serve(t *testing.T, srv *api.Server, sock string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, sock); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return
-		}
-		if i > 400 {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
