@@ -184,8 +184,8 @@ func fetch(ctx context.Context, q Query) (*table, bool) {
 		return nil, false
 	}
 	head, body, ok := strings.Cut(string(resp), "\r\n\r\n")
-	status, _, _ := strings.Cut(head, "\r\n")
-	if !ok || !strings.HasPrefix(status, "HTTP/1.") || !strings.HasPrefix(status[min(len(status), 8):], " 200 ") {
+	status := strings.Fields(strings.SplitN(head, "\r\n", 2)[0]) // HTTP/1.x 200 OK
+	if !ok || len(status) < 2 || !strings.HasPrefix(status[0], "HTTP/1.") || status[1] != "200" {
 		return nil, false
 	}
 	var t table
