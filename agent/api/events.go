@@ -82,6 +82,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serveWatch(r.Context(), w, items, ch, func(ev EventWatchEvent) (string, v1.Event) { return ev.Type, ev.Event },
+		func(e *v1.Event) string { return e.Namespace + "/" + e.Name },
 		func(typ string, e v1.Event) (any, bool) {
 			if !q.matches(&e) {
 				return nil, false

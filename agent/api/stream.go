@@ -11,6 +11,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -37,6 +38,7 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 		return
 	}
 	serveWatch(ctx, w, pods, ch, func(ev WatchEvent) (string, v1.Pod) { return ev.Type, ev.Pod },
+		func(p *v1.Pod) string { return p.Namespace + "/" + p.Name },
 		func(typ string, p v1.Pod) (any, bool) {
 			if !q.matches(&p) {
 				return nil, false
@@ -48,10 +50,16 @@ func (s *Server) watchPods(w http.ResponseWriter, r *http.Request, ns string, q 
 
 // serveWatch writes a watch stream, one JSON object a line, each flushed:
 // initial as ADDED, then every event from ch, until ctx or ch ends or a
-// write fails. next splits an event into its type and object; wire makes
-// the line of one (false: the object is not selected, nothing is sent).
+// write fails. next splits an event into its type and object; key names
+// an object; wire makes the line of one (false: the object is not
+// selected, nothing is sent).
+//
+// The caller subscribes before it lists, so a change made between the two
+// is both in initial and on ch. The first event of an object listed in
+// initial is therefore dropped when it is the object exactly as listed:
+// a watcher sees each state once.
 func serveWatch[T, E any](ctx context.Context, w http.ResponseWriter, initial []T, ch <-chan E,
-	next func(E) (string, T), wire func(typ string, v T) (any, bool)) {
+	next func(E) (string, T), key func(*T) string, wire func(typ string, v T) (any, bool)) {
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -72,8 +80,10 @@ func serveWatch[T, E any](ctx context.Context, w http.ResponseWriter, initial []
 	if flusher != nil {
 		flusher.Flush()
 	}
-	for _, v := range initial {
-		if !send("ADDED", v) {
+	listed := make(map[string]T, len(initial))
+	for i := range initial {
+		listed[key(&initial[i])] = initial[i]
+		if !send("ADDED", initial[i]) {
 			return
 		}
 	}
@@ -82,11 +92,29 @@ func serveWatch[T, E any](ctx context.Context, w http.ResponseWriter, initial []
 		case <-ctx.Done():
 			return
 		case ev, ok := <-ch:
-			if !ok || !send(next(ev)) {
+			if !ok {
+				return
+			}
+			typ, v := next(ev)
+			k := key(&v)
+			if old, ok := listed[k]; ok {
+				delete(listed, k)
+				if typ != "DELETED" && sameLine(wire, old, v) {
+					continue
+				}
+			}
+			if !send(typ, v) {
 				return
 			}
 		}
 	}
+}
+
+// sameLine tells whether a and b make the same watch line but for its type.
+func sameLine[T any](wire func(string, T) (any, bool), a, b T) bool {
+	la, okA := wire("", a)
+	lb, okB := wire("", b)
+	return okA && okB && equality.Semantic.DeepEqual(la, lb)
 }
 
 // WriteLogs runs stream with a writer that sends the response header
