@@ -135,9 +135,8 @@ info "containerd answers on $ADDR"
 
 # --- 3. miniagent binary ---------------------------------------------------------
 step "build bin/miniagent"
-(cd "$REPO" && go build -o bin/miniagent ./cmd/miniagent && go build -o bin/miniagent-cli ./cmd/miniagent-cli &&
-	go build -o bin/miniagent-daemon ./cmd/miniagent-daemon &&
-	go build -o bin/miniagent-crilog ./cmd/miniagent-crilog)
+# One go build for the four: their packages compile in parallel.
+(cd "$REPO" && go build -o bin/ ./cmd/miniagent ./cmd/miniagent-cli ./cmd/miniagent-daemon ./cmd/miniagent-crilog)
 info "$REPO/bin/miniagent $REPO/bin/miniagent-cli $REPO/bin/miniagent-daemon"
 # The exec server is bind-mounted into containers: static, so it runs on any
 # image; built to a temporary name and renamed, so running containers keep

@@ -51,6 +51,9 @@ func newKubectlRig(t *testing.T) *kubectlRig {
 	}
 	kubectl := filepath.Join(binDir, "kubectl")
 	if _, err := os.Stat(kubectl); err != nil {
+		if os.Getenv("MINIAGENT_E2E_CLUSTER") == "1" {
+			t.Fatalf("stock kubectl test: %s not built (scripts/build-control-plane.sh builds it): %v", kubectl, err)
+		}
 		t.Skipf("stock kubectl test: %s not built (run scripts/build-control-plane.sh, or set MINIAGENT_K8S_BIN)", kubectl)
 	}
 	port := kubeAPIPort(t)

@@ -18,7 +18,7 @@ import (
 )
 
 // MetricsServerBinary is metrics-server's command in Config.BinDir, built
-// by scripts/build-control-plane.sh from tools/metrics-server. Not in
+// by scripts/build-control-plane.sh from tools/k8s. Not in
 // Binaries: only the kubectl top test needs it.
 const MetricsServerBinary = "metrics-server"
 
