@@ -144,6 +144,15 @@ func (s *Server) getPod(w http.ResponseWriter, r *http.Request) {
 // decodePod reads a v1.Pod strictly: unknown or duplicate fields are a 400
 // naming the field, like kube-apiserver with fieldValidation=Strict.
 func decodePod(r *http.Request) (*v1.Pod, error) {
+	data, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodePodJSON(data)
+}
+
+// readBody reads a request body of at most maxBodyBytes.
+func readBody(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("read body: %v", err))
@@ -151,6 +160,11 @@ func decodePod(r *http.Request) (*v1.Pod, error) {
 	if len(data) > maxBodyBytes {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", maxBodyBytes))
 	}
+	return data, nil
+}
+
+// decodePodJSON is decodePod's decoding of the body.
+func decodePodJSON(data []byte) (*v1.Pod, error) {
 	var pod v1.Pod
 	strict, err := sigsjson.UnmarshalStrict(data, &pod, sigsjson.DisallowUnknownFields, sigsjson.DisallowDuplicateFields)
 	if err != nil {
@@ -191,6 +205,13 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.apply(w, r, pod, force)
+}
+
+// apply stores pod (force: replace it when the change cannot be made in
+// place) and answers with the stored pod and the ApplyResultHeader.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, pod *v1.Pod, force bool) {
+	ns := pod.Namespace
 	var before *v1.Pod
 	if pod.Name != "" {
 		before, _ = s.b.GetPod(r.Context(), ns, pod.Name)

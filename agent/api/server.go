@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+ns+"/pods/{name}", s.getPod)
 	s.mux.HandleFunc("PUT "+ns+"/pods/{name}", s.applyPod)
 	s.mux.HandleFunc("DELETE "+ns+"/pods/{name}", s.deletePod)
+	s.mux.HandleFunc("POST "+ManifestApplyPath, s.applyManifest)
 	s.mux.HandleFunc("GET "+ns+"/pods/{name}/log", s.podLog)
 	s.mux.HandleFunc("GET "+ns+"/events", s.listEvents)
 	s.mux.HandleFunc("GET /api/v1/events", s.listEvents)

@@ -1,11 +1,12 @@
 // Command miniagent is the entry point of every verb. It links the
-// standard library and agent/cli/fastget only, so it starts in about a
-// millisecond: it answers `miniagent get pods` in the table formats itself
-// from rows the daemon renders, and execs the program that does the rest,
-// found next to this binary, with the same arguments (the process, its PID
-// included, stays the same): miniagent-daemon for `daemon`, `image
-// import`, `kubeconfig` and `crilog-shim`; miniagent-cli, the full client,
-// for every other verb. main only wires packages together.
+// standard library and agent/cli/fast only, so it starts in about a
+// millisecond: it answers `get pods` in the table formats, `apply -f` of
+// one pod and `wait --for=condition` of one pod itself (agent/cli/fast),
+// and execs the program that does the rest, found next to this binary,
+// with the same arguments (the process, its PID included, stays the
+// same): miniagent-daemon for `daemon`, `image import`, `kubeconfig` and
+// `crilog-shim`; miniagent-cli, the full client, for every other verb.
+// main only wires packages together.
 package main
 
 import (
@@ -15,7 +16,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/miniagent/miniagent/agent/cli/fastget"
+	"github.com/miniagent/miniagent/agent/cli/fast"
 )
 
 // daemonBinary is the daemon's program and cliBinary the full client's,
@@ -41,8 +42,8 @@ func run(args []string) int {
 	if s := os.Getenv("MINIAGENT_SOCKET"); s != "" {
 		socket = s
 	}
-	if q, ok := fastget.Parse(args, socket); ok && fastget.Run(context.Background(), q, os.Stdout, os.Stderr) {
-		return 0
+	if rc, ok := fast.Run(context.Background(), args, socket, os.Stdout, os.Stderr); ok {
+		return rc
 	}
 	return execNext(cliBinary, args)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/miniagent/miniagent/agent/api"
 	"github.com/miniagent/miniagent/agent/api/apitest"
 	"github.com/miniagent/miniagent/agent/cli"
-	"github.com/miniagent/miniagent/agent/cli/fastget"
+	"github.com/miniagent/miniagent/agent/cli/fast"
 	"github.com/miniagent/miniagent/agent/kubeapi"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +46,7 @@ func TestIsDaemonVerb(t *testing.T) {
 }
 
 // TestFrontLinksNoKubernetes keeps the entry point small: the standard
-// library (without net, so the binary is static) and agent/cli/fastget
+// library (without net, so the binary is static) and agent/cli/fast
 // only, so its start-up costs no package init of client-go, apimachinery
 // or the CLI.
 func TestFrontLinksNoKubernetes(t *testing.T) {
@@ -66,7 +66,7 @@ func TestFrontLinksNoKubernetes(t *testing.T) {
 			continue // the standard library
 		}
 		switch p {
-		case "github.com/miniagent/miniagent/cmd/miniagent", "github.com/miniagent/miniagent/agent/cli/fastget":
+		case "github.com/miniagent/miniagent/cmd/miniagent", "github.com/miniagent/miniagent/agent/cli/fast":
 			continue
 		}
 		t.Errorf("cmd/miniagent links %s", p)
@@ -79,8 +79,8 @@ func TestDefaultSocket(t *testing.T) {
 	}
 }
 
-// TestFastGetMatchesCLI runs each `get pods` form fastget answers through
-// both fastget and the full CLI against one local API and wants the same
+// TestFastGetMatchesCLI runs each `get pods` form agent/cli/fast answers
+// through both it and the full CLI against one local API and wants the same
 // bytes, stdout and stderr.
 func TestFastGetMatchesCLI(t *testing.T) {
 	b := apitest.New()
@@ -130,21 +130,21 @@ func TestFastGetMatchesCLI(t *testing.T) {
 		{"get", "pods", "--selector=app!=web", "-A"},
 	} {
 		args = append([]string{"--socket", sock}, args...)
-		q, ok := fastget.Parse(args, "/nonexistent")
+		q, ok := fast.ParseGet(args, "/nonexistent")
 		if !ok {
-			t.Errorf("%q: fastget does not take it", args)
+			t.Errorf("%q: fast does not take it", args)
 			continue
 		}
 		var fout, ferr, cout, cerr bytes.Buffer
-		if !fastget.Run(context.Background(), q, &fout, &ferr) {
-			t.Errorf("%q: fastget could not answer", args)
+		if !fast.Get(context.Background(), q, &fout, &ferr) {
+			t.Errorf("%q: fast could not answer", args)
 			continue
 		}
 		if rc := cli.Main(args, strings.NewReader(""), &cout, &cerr); rc != 0 {
 			t.Fatalf("%q: cli exit %d: %s", args, rc, cerr.String())
 		}
 		if fout.String() != cout.String() || ferr.String() != cerr.String() {
-			t.Errorf("%q:\nfastget stdout:\n%s\nstderr: %q\ncli stdout:\n%s\nstderr: %q", args, fout.String(), ferr.String(), cout.String(), cerr.String())
+			t.Errorf("%q:\nfast stdout:\n%s\nstderr: %q\ncli stdout:\n%s\nstderr: %q", args, fout.String(), ferr.String(), cout.String(), cerr.String())
 		}
 		if !strings.Contains(strings.Join(args, " "), "empty") && !strings.Contains(strings.Join(args, " "), "nothing") && fout.Len() == 0 {
 			t.Errorf("%q: no rows", args)
@@ -153,7 +153,7 @@ func TestFastGetMatchesCLI(t *testing.T) {
 }
 
 // TestFastGetLeavesTheRest: a daemon without the Table renderer (an older
-// one), an error status or no daemon at all: fastget writes nothing and
+// one), an error status or no daemon at all: fast writes nothing and
 // says so, and the full CLI answers.
 func TestFastGetLeavesTheRest(t *testing.T) {
 	b := apitest.New()
@@ -166,8 +166,8 @@ func TestFastGetLeavesTheRest(t *testing.T) {
 		{"no daemon", filepath.Join(t.TempDir(), "none.sock"), ""},
 	} {
 		var out, errb bytes.Buffer
-		q := fastget.Query{Socket: tc.sock, Namespace: "default", Selector: tc.sel}
-		if fastget.Run(context.Background(), q, &out, &errb) || out.Len()+errb.Len() != 0 {
+		q := fast.GetQuery{Socket: tc.sock, Namespace: "default", Selector: tc.sel}
+		if fast.Get(context.Background(), q, &out, &errb) || out.Len()+errb.Len() != 0 {
 			t.Errorf("%s: answered, stdout %q stderr %q", tc.name, out.String(), errb.String())
 		}
 	}
