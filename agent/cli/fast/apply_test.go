@@ -26,6 +26,11 @@ func TestParseApply(t *testing.T) {
 	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	replace := func(a string) string {
+		a = strings.ReplaceAll(a, "NONE", filepath.Join(dir, "none.yaml"))
+		a = strings.ReplaceAll(a, "D", dir)
+		return strings.ReplaceAll(a, "F", f)
+	}
 	for _, tc := range []struct {
 		args string
 		want *ApplyQuery // nil: not ours
@@ -57,24 +62,6 @@ func TestParseApply(t *testing.T) {
 		{"create -f F", nil},
 		{"apply -f F --help", nil},
 	} {
-		args := strings.Fields(tc.args)
-		for i, a := range args {
-			a = strings.ReplaceAll(a, "NONE", filepath.Join(dir, "none.yaml"))
-			a = strings.ReplaceAll(a, "D", dir)
-			a = strings.ReplaceAll(a, "F", f)
-			if a == "''" {
-				a = ""
-			}
-			args[i] = a
-		}
-		got, ok := ParseApply(args, "S")
-		switch {
-		case tc.want == nil && ok:
-			t.Errorf("ParseApply(%q) = %+v, want not ours", tc.args, got)
-		case tc.want != nil && !ok:
-			t.Errorf("ParseApply(%q) not ours, want %+v", tc.args, *tc.want)
-		case tc.want != nil && got != *tc.want:
-			t.Errorf("ParseApply(%q) = %+v, want %+v", tc.args, got, *tc.want)
-		}
+		checkParse(t, "ParseApply", ParseApply, tc.args, replace, tc.want)
 	}
 }

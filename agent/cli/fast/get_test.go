@@ -47,21 +47,7 @@ func TestParseGet(t *testing.T) {
 		{"get pods -", nil},
 		{"get pods --field-selector a=b", nil},
 	} {
-		args := strings.Fields(tc.args)
-		for i, a := range args {
-			if a == "''" {
-				args[i] = ""
-			}
-		}
-		got, ok := ParseGet(args, "S")
-		switch {
-		case tc.want == nil && ok:
-			t.Errorf("ParseGet(%q) = %+v, want not ours", tc.args, got)
-		case tc.want != nil && !ok:
-			t.Errorf("ParseGet(%q) not ours, want %+v", tc.args, *tc.want)
-		case tc.want != nil && got != *tc.want:
-			t.Errorf("ParseGet(%q) = %+v, want %+v", tc.args, got, *tc.want)
-		}
+		checkParse(t, "ParseGet", ParseGet, tc.args, nil, tc.want)
 	}
 }
 

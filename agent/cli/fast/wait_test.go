@@ -1,7 +1,6 @@
 package fast
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -43,20 +42,6 @@ func TestParseWait(t *testing.T) {
 		{"wait --for=condition=Ready pod/web -n ''", nil},
 		{"get --for=condition=Ready pod/web", nil},
 	} {
-		args := strings.Fields(tc.args)
-		for i, a := range args {
-			if a == "''" {
-				args[i] = ""
-			}
-		}
-		got, ok := ParseWait(args, "S")
-		switch {
-		case tc.want == nil && ok:
-			t.Errorf("ParseWait(%q) = %+v, want not ours", tc.args, got)
-		case tc.want != nil && !ok:
-			t.Errorf("ParseWait(%q) not ours, want %+v", tc.args, *tc.want)
-		case tc.want != nil && got != *tc.want:
-			t.Errorf("ParseWait(%q) = %+v, want %+v", tc.args, got, *tc.want)
-		}
+		checkParse(t, "ParseWait", ParseWait, tc.args, nil, tc.want)
 	}
 }
