@@ -28,8 +28,11 @@ vpkg=k8s.io/component-base/version
 ldflags="-s -w -X $vpkg.gitVersion=$version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
 
 # -dwarf=false: the compiler makes no debug info, which -s -w would strip
-# from the binaries anyway; a cold build is ~15% faster.
-gcflags=all=-dwarf=false
+# from the binaries anyway (a cold build ~15% less CPU); -l: no inlining,
+# another ~24% less (measured on k8s.io/api/core/v1 and its dependencies).
+# Binaries without inlining run somewhat slower; the tests load them
+# lightly, and a cold build of these six is most of a cold CI run.
+gcflags="all=-dwarf=false -l"
 start=$(date +%s)
 nice -n 10 go build -gcflags "$gcflags" -ldflags "$ldflags" -o "$out/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
