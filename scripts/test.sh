@@ -39,6 +39,7 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-gcflags=all=-dwarf=false"
 
 section setup
 bash scripts/setup.sh || { echo "setup failed: not running the tests"; exit 1; }
+printf -- '--- setup: ok (%ds)\n' $((SECONDS - started))
 
 # The control plane (kube-apiserver, controller manager, scheduler, kubectl,
 # etcd and metrics-server for the cluster-mode e2e tests) builds in the
