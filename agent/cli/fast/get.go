@@ -30,8 +30,9 @@ var getFlags = flagSpec{
 // ParseGet tells whether args (without the program name) are a `get pods`
 // call this package answers, and what it asks. socket is the default
 // (--socket / MINIAGENT_SOCKET). It accepts only the flags the full CLI
-// gives the same meaning, flags before or after the verb; anything else
-// (names, other outputs, -w, --show-labels, --help…) is not ours.
+// gives the same meaning, where the full CLI takes them (--socket, -n and
+// -A anywhere, the others after the verb); anything else (names, other
+// outputs, -w, --show-labels, --help…) is not ours.
 func ParseGet(args []string, socket string) (GetQuery, bool) {
 	s, ok := scan(args, getFlags)
 	q := GetQuery{
