@@ -25,6 +25,7 @@ import (
 
 type daemonFlags struct {
 	containerdAddress, containerdNamespace   string
+	containerdStateDir                       string
 	rootDir, socket, manifestDir, podLogsDir string
 	cgroupRoot, nodeName, logLevel           string
 	nodeLabels                               map[string]string
@@ -46,6 +47,7 @@ func runDaemon(args []string) int {
 	var f daemonFlags
 	fs := pflag.NewFlagSet("miniagent daemon", pflag.ContinueOnError)
 	fs.StringVar(&f.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd socket")
+	fs.StringVar(&f.containerdStateDir, "containerd-state-dir", containerd.DefaultContainerdStateDir, "containerd's state directory (its \"state\" setting): task bundles a killed containerd left there are removed with their containers")
 	fs.StringVar(&f.containerdNamespace, "containerd-namespace", "miniagent", "containerd namespace for the agent's images and containers")
 	fs.StringVar(&f.rootDir, "root-dir", "/var/lib/miniagent", "directory for checkpoints and volumes")
 	fs.StringVar(&f.socket, "socket", "/run/miniagent/miniagent.sock", "unix socket of the local API")
@@ -135,6 +137,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 	rt, err := containerd.New(ctx, containerd.Options{
 		Address:            f.containerdAddress,
 		Namespace:          f.containerdNamespace,
+		ContainerdStateDir: f.containerdStateDir,
 		InsecureRegistries: f.insecureRegistries,
 		StateDir:           filepath.Join(f.rootDir, "ns"),
 		LogShim:            shim,

@@ -63,6 +63,9 @@ const (
 	DefaultNamespace   = "miniagent"
 	DefaultStateDir    = "/run/miniagent/ns"
 	DefaultSnapshotter = "overlayfs"
+	// DefaultContainerdStateDir is containerd's own default state
+	// directory (its "state" setting).
+	DefaultContainerdStateDir = "/run/containerd"
 )
 
 // healthTimeout bounds Healthy and Version calls.
@@ -70,10 +73,15 @@ const healthTimeout = 2 * time.Second
 
 // Options configure New.
 type Options struct {
-	Address     string // containerd socket (DefaultAddress)
-	Namespace   string // containerd namespace (DefaultNamespace)
-	StateDir    string // where the netns/ipc bind mounts live (DefaultStateDir)
-	Snapshotter string // DefaultSnapshotter
+	Address   string // containerd socket (DefaultAddress)
+	Namespace string // containerd namespace (DefaultNamespace)
+	StateDir  string // where the netns/ipc bind mounts live (DefaultStateDir)
+	// ContainerdStateDir is containerd's state directory (its "state"
+	// setting, DefaultContainerdStateDir), where its runc v2 task
+	// bundles live: the runtime removes a bundle a killed containerd
+	// left behind for a container it deletes.
+	ContainerdStateDir string
+	Snapshotter        string // DefaultSnapshotter
 	// InsecureRegistries are the registry hosts (HOST or HOST:PORT) pulled
 	// from over plain HTTP; every other registry, localhost included, is
 	// HTTPS only.
@@ -149,6 +157,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.Snapshotter == "" {
 		opts.Snapshotter = DefaultSnapshotter
+	}
+	if opts.ContainerdStateDir == "" {
+		opts.ContainerdStateDir = DefaultContainerdStateDir
+	}
+	if !filepath.IsAbs(opts.ContainerdStateDir) {
+		return nil, fmt.Errorf("containerd state dir %q must be absolute", opts.ContainerdStateDir)
 	}
 	if n := len(opts.LogShim); n > 2 {
 		return nil, fmt.Errorf("log shim %q: at most a program and one argument", opts.LogShim)

@@ -189,22 +189,37 @@ func descendants(pid int) []int {
 // below it, and its tasks' bundles removed; a shim that also serves a
 // task containerd knows (another container of the pod) only has task id
 // killed and deleted through its task API.
+//
+// A bundle without a shim goes too: containerd killed after it made the
+// bundle and before the shim started leaves one that its restart keeps
+// (the shim's delete, which containerd runs for it, fails without the
+// runtime file a shim writes when it creates the task, and containerd
+// keeps the bundle of a failed delete), as does one killed while it
+// removed a bundle (renamed to .<id>, which its restart skips).
 func (r *Runtime) reapShims(ctx context.Context, id string) error {
-	shims := r.findShims(id)
-	if len(shims) == 0 {
-		return nil
-	}
-	known, err := r.knownTasks(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, s := range shims {
-		if err := reapShim(ctx, s, id, known); err != nil {
-			errs = append(errs, err)
+	if shims := r.findShims(id); len(shims) > 0 {
+		known, err := r.knownTasks(ctx)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, s := range shims {
+			if err := reapShim(ctx, s, id, known); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
-	return errors.Join(errs...)
+	dir := r.taskDir()
+	return errors.Join(removeBundle(dir, id), removeBundle(dir, "."+id))
+}
+
+// taskDir is containerd's directory of runc v2 task bundles of the
+// runtime's namespace.
+func (r *Runtime) taskDir() string {
+	return filepath.Join(r.opts.ContainerdStateDir, "io.containerd.runtime.v2.task", r.opts.Namespace)
 }
 
 // knownTasks lists the IDs of the tasks containerd knows in the namespace.

@@ -20,8 +20,11 @@ import (
 // privateContainerd is a containerd of the test's own, so it can be killed.
 type privateContainerd struct {
 	dir, config, addr string
-	cmd               *exec.Cmd
-	exited            chan struct{}
+	// shimDir, when set, comes first in containerd's PATH: a shim
+	// there stands in for the installed one.
+	shimDir string
+	cmd     *exec.Cmd
+	exited  chan struct{}
 }
 
 func startPrivateContainerd(t *testing.T, p *privateContainerd) {
@@ -41,6 +44,9 @@ func (p *privateContainerd) start() error {
 	defer logf.Close()
 	p.cmd = exec.Command("containerd", "--config", p.config)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if p.shimDir != "" {
+		p.cmd.Env = append(os.Environ(), "PATH="+p.shimDir+":"+os.Getenv("PATH"))
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		return err
@@ -119,6 +125,7 @@ func TestContainerdRestart(t *testing.T) {
 	}
 	defer logf.Close()
 	daemon = exec.Command(x.bin, "daemon", "--containerd-address", p.addr, "--containerd-namespace", ns,
+		"--containerd-state-dir", filepath.Join(base, "state"),
 		"--root-dir", filepath.Join(agentDir, "root"), "--socket", socket, "--pod-logs-dir", filepath.Join(agentDir, "logs"),
 		"--cgroup-root", ctdRoot, "--node-name", nodeName)
 	daemon.Stdout, daemon.Stderr = logf, logf

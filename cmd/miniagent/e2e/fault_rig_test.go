@@ -117,6 +117,13 @@ func newRig(t *testing.T, private bool) *rig {
 // newRigArgs is newRig with extra daemon flags.
 func newRigArgs(t *testing.T, private bool, extra ...string) *rig {
 	t.Helper()
+	return newRigShim(t, private, "", extra...)
+}
+
+// newRigShim is newRigArgs whose private containerd finds its shims in
+// shimDir first.
+func newRigShim(t *testing.T, private bool, shimDir string, extra ...string) *rig {
+	t.Helper()
 	bin, tar := faultBinaries(t)
 	name := fmt.Sprintf("miniagent-fault-%d-%d", os.Getpid(), faultSeq.Add(1))
 	// Short paths: unix socket paths are limited to 108 bytes.
@@ -133,7 +140,7 @@ func newRigArgs(t *testing.T, private bool, extra ...string) *rig {
 	}
 	t.Cleanup(r.cleanup)
 	if private {
-		r.ctd = &privateContainerd{dir: dir, config: filepath.Join(dir, "containerd.toml"), addr: filepath.Join(dir, "c.sock")}
+		r.ctd = &privateContainerd{dir: dir, config: filepath.Join(dir, "containerd.toml"), addr: filepath.Join(dir, "c.sock"), shimDir: shimDir}
 		r.addr, r.ctdState = r.ctd.addr, filepath.Join(dir, "ctd-state")
 		cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[ttrpc]\n  address = %q\n",
 			filepath.Join(dir, "ctd-root"), r.ctdState, r.addr, r.addr+".ttrpc")
@@ -146,7 +153,7 @@ func newRigArgs(t *testing.T, private bool, extra ...string) *rig {
 		"--containerd-namespace", name).CombinedOutput(); err != nil {
 		t.Fatalf("import image into %s: %v\n%s", name, err, out)
 	}
-	r.daemonArgs = []string{"daemon", "--containerd-address", r.addr, "--containerd-namespace", name,
+	r.daemonArgs = []string{"daemon", "--containerd-address", r.addr, "--containerd-namespace", name, "--containerd-state-dir", r.ctdState,
 		"--root-dir", r.rootDir, "--socket", r.socket, "--pod-logs-dir", r.logsDir,
 		"--cgroup-root", name, "--node-name", "miniagent-fault-node"}
 	r.daemonArgs = append(r.daemonArgs, extra...)
