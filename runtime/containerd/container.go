@@ -28,12 +28,12 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if err != nil {
 		return fmt.Errorf("create container %q: %w", spec.ID, err)
 	}
-	if err := r.ensureUnpacked(ctx, img); err != nil {
+	f, err := r.factsOf(ctx, img)
+	if err != nil {
 		return fmt.Errorf("create container %q: %w", spec.ID, err)
 	}
-	ispec, err := img.Spec(ctx)
-	if err != nil {
-		return classify(fmt.Errorf("create container %q: image config: %w", spec.ID, err))
+	if err := r.ensureUnpacked(ctx, img, f); err != nil {
+		return fmt.Errorf("create container %q: %w", spec.ID, err)
 	}
 	labels := make(map[string]string, len(spec.Labels)+2)
 	for k, v := range spec.Labels {
@@ -51,7 +51,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 			labels[LabelTTY] = "true"
 		}
 	}
-	sopts := SpecOpts(img, ispec.Config, spec)
+	sopts := SpecOpts(factsImage{f: f, store: img.ContentStore()}, f.spec.Config, spec)
 	// The exec server relies on the container's PID namespace to end with
 	// it: a hostPID container execs through runc only.
 	if r.opts.ExecHelper != "" && !spec.HostPID {
@@ -60,9 +60,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	}
 	_, err = r.client.NewContainer(ctx, spec.ID,
 		client.WithImage(img),
-		client.WithImageStopSignal(img, "SIGTERM"),
-		client.WithSnapshotter(r.opts.Snapshotter),
-		client.WithNewSnapshot(spec.ID, img),
+		withStopSignal(f.spec.Config.StopSignal, "SIGTERM"),
+		withSnapshotOf(r.opts.Snapshotter, spec.ID, f.chainID),
 		client.WithNewSpec(sopts...),
 		client.WithAdditionalContainerLabels(labels),
 	)

@@ -73,19 +73,15 @@ func (r *Runtime) imageInfo(ctx context.Context, img client.Image) (runtime.Imag
 		repo = named.Name()
 	}
 	info.ID = repo + "@" + img.Target().Digest.String()
-	cfg, err := img.Config(ctx)
+	f, err := r.factsOf(ctx, img)
 	if err != nil {
-		return info, classify(fmt.Errorf("image %q config: %w", img.Name(), err))
+		return info, err
 	}
-	info.ConfigID = cfg.Digest.String()
-	spec, err := img.Spec(ctx)
-	if err != nil {
-		return info, classify(fmt.Errorf("image %q config: %w", img.Name(), err))
-	}
-	info.StopSignal = spec.Config.StopSignal
-	info.User = spec.Config.User
-	if size, err := img.Size(ctx); err == nil {
-		info.Size = size
+	info.ConfigID = f.config.Digest.String()
+	info.StopSignal = f.spec.Config.StopSignal
+	info.User = f.spec.Config.User
+	if f.size >= 0 {
+		info.Size = f.size
 	}
 	return info, nil
 }
@@ -147,14 +143,15 @@ func translateRefName(name string) string {
 	return n
 }
 
-// ensureUnpacked unpacks img for the snapshotter if that has not happened yet.
-func (r *Runtime) ensureUnpacked(ctx context.Context, img client.Image) error {
-	ok, err := img.IsUnpacked(ctx, r.opts.Snapshotter)
-	if err != nil {
-		return classify(fmt.Errorf("image %q: %w", img.Name(), err))
-	}
-	if ok {
+// ensureUnpacked unpacks img (whose facts are f) for the snapshotter if
+// that has not happened yet: its snapshot, the chain ID, is missing.
+func (r *Runtime) ensureUnpacked(ctx context.Context, img client.Image, f *imageFacts) error {
+	_, err := r.client.SnapshotService(r.opts.Snapshotter).Stat(ctx, f.chainID)
+	if err == nil {
 		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return classify(fmt.Errorf("image %q: %w", img.Name(), err))
 	}
 	if err := img.Unpack(ctx, r.opts.Snapshotter); err != nil {
 		return classify(fmt.Errorf("unpack image %q: %w", img.Name(), err))

@@ -129,6 +129,8 @@ type Runtime struct {
 
 	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
 
+	facts factsCache // image content facts by target digest
+
 	tailer        *crilog.Tailer // nil without LogSpoolDir
 	execMu        sync.Mutex     // guards execs
 	execs         map[string]*execEntry

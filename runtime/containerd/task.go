@@ -28,10 +28,12 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
-	labels, err := c.Labels(ctx)
+	// The record LoadContainer just read: no second round trip.
+	info, err := c.Info(ctx, client.WithoutRefreshedMetadata)
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
 	}
+	labels := info.Labels
 	hasStdin := labels[LabelStdin] != ""
 	ioc, undoIO, err := r.taskIO(id, labels[LabelLogPath], hasStdin)
 	if err != nil {
