@@ -16,6 +16,11 @@
 #
 # Environment:
 #   BENCH_RUNS=30             timed runs of each case (one more warm-up run each)
+#   BENCH_SETTLE=5s           before each run, wait up to this long until the host
+#                             is quiet (a 200 ms window under 10 % CPU): work a
+#                             clean-up leaves running (snapshot GC, podman's
+#                             conmon and `container cleanup`) must not land in the
+#                             next case's time; 0 does not wait
 #   BENCH_NAMESPACE=miniagent-bench-cli  containerd namespace and cgroup root of
 #                             the daemon (ctr uses NAMESPACE-ctr)
 #   BENCH_COMPARE_BIN=PATH    also time this miniagent binary's get pods and --help
@@ -44,6 +49,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 RUNS=${BENCH_RUNS:-30}
+SETTLE=${BENCH_SETTLE:-5s}
 MA_NS=${BENCH_NAMESPACE:-miniagent-bench-cli}
 MA_CGROUP_ROOT=$MA_NS
 CTR_NS=$MA_NS-ctr
@@ -127,7 +133,7 @@ MA=("$MA_BIN" --socket "$MA_SOCK")
 CTR=(ctr --address "$MA_ADDR" -n "$CTR_NS")
 echo
 echo "==> 1. start a pod and wait until it runs: $RUNS rounds, interleaved"
-"$WORK/benchcli" --runs "$RUNS" --baseline miniagent \
+"$WORK/benchcli" --runs "$RUNS" --settle "$SETTLE" --baseline miniagent \
 	--case "miniagent=${MA[*]} apply -f $POD && ${MA[*]} wait --for=condition=Ready pod/bench-cli --timeout=5m" \
 	--cleanup "miniagent=${MA[*]} delete pod bench-cli --grace-period 0 --wait=true" \
 	--case "podman=${PODMAN[*]} kube play --network none $POD" \
@@ -170,5 +176,5 @@ if [ "${BENCH_RT:-}" = 1 ]; then
 	rt=(chrt -f 50)
 	echo "(SCHED_FIFO: chrt -f 50)"
 fi
-"${rt[@]}" "$WORK/benchcli" --runs "$RUNS" "${cases[@]}"
+"${rt[@]}" "$WORK/benchcli" --runs "$RUNS" --settle "$SETTLE" "${cases[@]}"
 echo "(goal: get pods ≤ 15 ms; binaries: $(stat -c %s "$MA_BIN") bytes miniagent, $(stat -c %s "$MA_BIN-cli") bytes miniagent-cli, $(stat -c %s "$MA_BIN-daemon") bytes miniagent-daemon)"

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -58,16 +59,30 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 		sopts = append(sopts, withExecHelper(r.opts.ExecHelper))
 		labels[LabelExecHelper] = ExecHelperPath
 	}
-	_, err = r.client.NewContainer(ctx, spec.ID,
-		client.WithImage(img),
-		withStopSignal(f.spec.Config.StopSignal, "SIGTERM"),
-		withSnapshotOf(r.opts.Snapshotter, spec.ID, f.chainID),
-		client.WithNewSpec(sopts...),
-		client.WithAdditionalContainerLabels(labels),
-	)
+	create := func() (client.Container, error) {
+		lctx, err := r.withCreateLease(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r.client.NewContainer(lctx, spec.ID,
+			client.WithImage(img),
+			withStopSignal(f.spec.Config.StopSignal, "SIGTERM"),
+			withSnapshotOf(r.opts.Snapshotter, spec.ID, f.chainID),
+			client.WithNewSpec(sopts...),
+			client.WithAdditionalContainerLabels(labels),
+		)
+	}
+	c, err := create()
+	if errdefs.IsNotFound(err) {
+		// The lease may be gone (collected, or containerd's state lost):
+		// nothing was made, so once more under a new one.
+		r.dropCreateLease()
+		c, err = create()
+	}
 	if err != nil {
 		return classify(fmt.Errorf("create container %q: %w", spec.ID, err))
 	}
+	r.created.Store(spec.ID, c)
 	return nil
 }
 

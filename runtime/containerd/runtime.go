@@ -129,7 +129,9 @@ type Runtime struct {
 
 	sandboxMu sync.Mutex // serialises CreateSandbox/RemoveSandbox
 
-	facts factsCache // image content facts by target digest
+	facts   factsCache // image content facts by target digest
+	created sync.Map   // ID → client.Container made by CreateContainer and not yet started or removed
+	lease   createLease
 
 	tailer        *crilog.Tailer // nil without LogSpoolDir
 	execMu        sync.Mutex     // guards execs
@@ -257,6 +259,7 @@ func (r *Runtime) Close() error {
 	r.closeExecServers()
 	r.cancel()
 	r.wg.Wait()
+	r.closeLease()
 	if r.tailer != nil {
 		_ = r.tailer.Close()
 	}

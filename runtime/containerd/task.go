@@ -24,11 +24,17 @@ import (
 // gone). The exit itself is reported on Events.
 func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, error) {
 	ctx = r.ns(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
-	if err != nil {
-		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
+	// The container CreateContainer made holds its record: no round trip
+	// to load it again (an agent restarted in between loads it).
+	var c client.Container
+	if v, ok := r.created.LoadAndDelete(id); ok {
+		c = v.(client.Container)
+	} else {
+		var err error
+		if c, err = r.client.LoadContainer(ctx, id); err != nil {
+			return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
+		}
 	}
-	// The record LoadContainer just read: no second round trip.
 	info, err := c.Info(ctx, client.WithoutRefreshedMetadata)
 	if err != nil {
 		return time.Time{}, classify(fmt.Errorf("start container %q: %w", id, err))
@@ -198,6 +204,7 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, signal syscall.S
 // its snapshot. What is already gone is not an error.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
+	r.created.Delete(id)
 	// End the exec server first, and forget one an exec started meanwhile.
 	r.dropExec(id)
 	defer r.dropExec(id)
@@ -205,7 +212,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	c, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		// A writable layer, or a shim, may outlive a container record.
-		err := r.client.SnapshotService(r.opts.Snapshotter).Remove(ctx, id)
+		err := r.client.SnapshotService(r.opts.Snapshotter).Remove(r.withCurrentLease(ctx), id)
 		if err != nil && !errdefs.IsNotFound(err) {
 			return classify(fmt.Errorf("remove container %q: snapshot: %w", id, err))
 		}
@@ -239,7 +246,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	if err := r.finishLogs(id); err != nil {
 		return fmt.Errorf("remove container %q: %w", id, err)
 	}
-	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.Delete(r.withCurrentLease(ctx), client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return classify(fmt.Errorf("remove container %q: %w", id, err))
 	}
 	return nil

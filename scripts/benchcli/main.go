@@ -41,6 +41,7 @@ func main() {
 	warmup := flag.Int("warmup", 1, "untimed runs of each case before the timed ones")
 	baseline := flag.String("baseline", "", "case whose median the others are compared with (default the first)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up on one command after this long")
+	settleMax := flag.Duration("settle", 0, "before each run, wait up to this long for the host to be quiet (a 200 ms window under 10 % CPU); 0: do not wait")
 	flag.Var(&cases, "case", "NAME=COMMAND to time (repeatable; order kept)")
 	flag.Var(&cleanups, "cleanup", "NAME=COMMAND run untimed after each run of case NAME")
 	flag.Parse()
@@ -53,7 +54,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchcli: --runs must be at least 1 and --warmup not negative")
 		os.Exit(2)
 	}
-	if err := run(plan, *runs, *warmup, *timeout, os.Stdout); err != nil {
+	if err := run(plan, *runs, *warmup, *timeout, *settleMax, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcli:", err)
 		os.Exit(1)
 	}

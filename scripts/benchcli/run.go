@@ -15,13 +15,25 @@ import (
 
 // run executes the plan: warmup untimed rounds, then runs timed ones, and
 // prints the table to w.
-func run(p plan, runs, warmup int, timeout time.Duration, w io.Writer) error {
+func run(p plan, runs, warmup int, timeout, settleMax time.Duration, w io.Writer) error {
 	load0 := loadAvg()
 	times := make([][]time.Duration, len(p.cases))
 	cpus := make([][]time.Duration, len(p.cases))
+	var waits []time.Duration
+	unsettled := 0
 	for r := 0; r < warmup+runs; r++ {
 		for _, ci := range roundOrder(len(p.cases), r) {
 			c := p.cases[ci]
+			if settleMax > 0 {
+				ok, waited, err := settle(settleWindow, settleMax, settleBusy)
+				if err != nil {
+					return err
+				}
+				waits = append(waits, waited)
+				if !ok {
+					unsettled++
+				}
+			}
 			d, cpu, err := timeSteps(expand(c.steps, r), timeout)
 			if err != nil {
 				return fmt.Errorf("case %s, run %d: %w", c.name, r, err)
@@ -39,6 +51,10 @@ func run(p plan, runs, warmup int, timeout time.Duration, w io.Writer) error {
 	}
 	load1 := loadAvg()
 	fmt.Fprintf(w, "%d timed runs per case (+%d warm-up), interleaved; load average before: %s, after: %s\n", runs, warmup, load0, load1)
+	if settleMax > 0 {
+		fmt.Fprintf(w, "before each run: waited for a %v window under %.0f %% CPU, median %s, %d of %d runs not settled after %v\n",
+			settleWindow, settleBusy*100, ms(benchstat.Summarize(waits).Median), unsettled, len(waits), settleMax)
+	}
 	fmt.Fprintf(w, "%-24s %9s %9s %9s %9s %9s %11s\n", "case", "median", "p95", "min", "max", "÷"+p.cases[p.baseline].name, "CPU median")
 	base := benchstat.Summarize(times[p.baseline]).Median
 	for i, c := range p.cases {
@@ -47,6 +63,12 @@ func run(p plan, runs, warmup int, timeout time.Duration, w io.Writer) error {
 	}
 	return nil
 }
+
+// The settling window and threshold: 200 ms under 10 % of all CPUs.
+const (
+	settleWindow = 200 * time.Millisecond
+	settleBusy   = 0.10
+)
 
 // timeSteps runs the programs one after another, each with stdin and stdout
 // on /dev/null, and returns the wall time from the first start to the last
