@@ -132,7 +132,6 @@ type Runtime struct {
 	facts   factsCache // image content facts by target digest
 	created sync.Map   // ID → client.Container made by CreateContainer and not yet started or removed
 	lease   createLease
-	starts  sync.Map // ID → start time, until its label is surely written (the container is removed)
 
 	tailer        *crilog.Tailer // nil without LogSpoolDir
 	execMu        sync.Mutex     // guards execs

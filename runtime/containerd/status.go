@@ -32,26 +32,7 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (runtime.Conta
 	} else {
 		proc = resp.Process
 	}
-	return deriveStatus(r.withStart(c), proc, cgroupOOMKilled), nil
-}
-
-// withStart gives c the start time StartContainer recorded in memory
-// when its label has not been written yet.
-func (r *Runtime) withStart(c containers.Container) containers.Container {
-	if _, ok := c.Labels[LabelStartedAt]; ok {
-		return c
-	}
-	v, ok := r.starts.Load(c.ID)
-	if !ok {
-		return c
-	}
-	l := make(map[string]string, len(c.Labels)+1)
-	for k, x := range c.Labels {
-		l[k] = x
-	}
-	l[LabelStartedAt] = v.(time.Time).UTC().Format(time.RFC3339Nano)
-	c.Labels = l
-	return c
+	return deriveStatus(c, proc, cgroupOOMKilled), nil
 }
 
 // ListContainers returns every container carrying runtime.LabelPodUID.
@@ -79,7 +60,7 @@ func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerStatus
 	have := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		have[c.ID] = true
-		out = append(out, deriveStatus(r.withStart(c), procs[c.ID], cgroupOOMKilled))
+		out = append(out, deriveStatus(c, procs[c.ID], cgroupOOMKilled))
 	}
 	// A writable layer whose container was never recorded (the agent died
 	// inside CreateContainer) is listed as a container without labels, so

@@ -75,19 +75,13 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: %w", id, err))
 	}
 	started := time.Now()
-	// The start time is recorded in a label (status after the task is
-	// gone, or after an agent restart) by the exit monitor, off the
-	// start's path; until that write lands, status reads it from memory.
-	// The task runs: a failure to record it (containerd going away just
-	// now) does not undo that; the label only helps tell a vanished task
-	// from a never-started one.
-	r.starts.Store(id, started)
+	// The task runs: a failure to record its start time (containerd going
+	// away just now) does not undo that; the label only helps tell a
+	// vanished task from a never-started one.
+	_, _ = c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		lctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
-		_, _ = c.SetLabels(lctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
-		cancel()
 		select {
 		case st := <-exitCh:
 			if st.Error() != nil {
@@ -211,7 +205,6 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, signal syscall.S
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	r.created.Delete(id)
-	defer r.starts.Delete(id)
 	// End the exec server first, and forget one an exec started meanwhile.
 	r.dropExec(id)
 	defer r.dropExec(id)
