@@ -15,12 +15,19 @@ import (
 // one pod-like network namespace, for PROBES_FLEET_SECONDS (default 20),
 // and reports the process's CPU per probe: the probes as the daemon runs
 // them (a worker goroutine and a ticker each, the process idle between
-// probes), without the rest of the agent. Run it with -benchtime 1x.
+// probes), without the rest of the agent, with ticks on the default grid
+// and, side by side, without a grid. Run it with -benchtime 1x.
 func BenchmarkProbeFleet(b *testing.B) {
-	pods, secs := envInt("PROBES_FLEET", 250), envInt("PROBES_FLEET_SECONDS", 20)
 	nsPath, httpPort, _, _ := benchNetNS(b)
+	for _, grid := range []time.Duration{DefaultTickGrid, 0} {
+		b.Run("grid="+grid.String(), func(b *testing.B) { probeFleet(b, grid, nsPath, httpPort) })
+	}
+}
+
+func probeFleet(b *testing.B, grid time.Duration, nsPath string, httpPort int32) {
+	pods, secs := envInt("PROBES_FLEET", 250), envInt("PROBES_FLEET_SECONDS", 20)
 	runs := make(chan struct{}, 1<<16)
-	m := NewManager(nil, clock.RealClock{}, nil, nil, nil, nil)
+	m := NewManager(nil, clock.RealClock{}, nil, nil, nil, nil, WithTickGrid(grid))
 	m.SetObserver(func(Observation) { runs <- struct{}{} })
 	spec := benchSpec("http", httpPort, 0, 0)
 	spec.PeriodSeconds = 1

@@ -21,6 +21,7 @@ type Manager struct {
 	prober   prober
 	start    time.Time      // when the Manager was made; see firstDue
 	rand     func() float64 // in [0, 1), for the start jitter
+	tickGrid time.Duration  // probe ticks fall on multiples of it; see alignTick
 	// execSlots holds a token per exec probe running; its capacity is the
 	// exec concurrency bound.
 	execSlots chan struct{}
@@ -73,7 +74,7 @@ func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer Liv
 	m := &Manager{
 		clock: clk, events: events, killer: killer, onChange: onChange, log: log,
 		prober: p, containers: map[string]*instance{},
-		start: clk.Now(), rand: rand.Float64,
+		start: clk.Now(), rand: rand.Float64, tickGrid: DefaultTickGrid,
 		execSlots: make(chan struct{}, DefaultExecConcurrency()),
 		prepSlots: make(chan struct{}, DefaultPrepareConcurrency()),
 	}

@@ -10,6 +10,20 @@ import (
 // Option tunes a Manager.
 type Option func(*Manager)
 
+// DefaultTickGrid is the grid probe ticks are aligned to. Workers whose
+// ticks fall on the same grid point are woken by one timer expiry of the Go
+// runtime instead of one wake-up each, which is most of an idle node's
+// probing cost; the price is that a worker's first period after its first
+// probe is up to one grid step longer (kubelet's own first probe can be up
+// to a whole period late).
+const DefaultTickGrid = 250 * time.Millisecond
+
+// WithTickGrid aligns probe ticks (and the start jitter) to multiples of d
+// since the Unix epoch; d <= 0 turns the alignment off.
+func WithTickGrid(d time.Duration) Option {
+	return func(m *Manager) { m.tickGrid = max(d, 0) }
+}
+
 // WithExecConcurrency bounds how many exec probes run at once across all
 // containers; n <= 0 keeps the default, DefaultExecConcurrency().
 func WithExecConcurrency(n int) Option {
@@ -166,9 +180,32 @@ func (m *Manager) firstDue(w *worker, now time.Time) time.Time {
 	due := w.firstProbeAt()
 	period := seconds(w.spec.PeriodSeconds)
 	if now.Sub(m.start) < period || now.Sub(due) >= period {
-		if j := now.Add(time.Duration(m.rand() * float64(period))); j.After(due) {
+		if j := m.jitter(now, period); j.After(due) {
 			due = j
 		}
 	}
 	return due
+}
+
+// jitter is a random time in [now, now+period): with a grid finer than the
+// period, one of the grid points in that interval, each as likely.
+func (m *Manager) jitter(now time.Time, period time.Duration) time.Time {
+	if m.tickGrid <= 0 || m.tickGrid >= period {
+		return now.Add(time.Duration(m.rand() * float64(period)))
+	}
+	first := m.alignTick(now)
+	slots := (now.Add(period).Sub(first) + m.tickGrid - 1) / m.tickGrid
+	return first.Add(time.Duration(m.rand()*float64(slots)) * m.tickGrid)
+}
+
+// alignTick rounds t up to the Manager's tick grid (t itself if the grid
+// is off or t lies on it).
+func (m *Manager) alignTick(t time.Time) time.Time {
+	if m.tickGrid <= 0 {
+		return t
+	}
+	if r := t.Truncate(m.tickGrid); r.Before(t) {
+		return r.Add(m.tickGrid)
+	}
+	return t
 }

@@ -93,9 +93,12 @@ func (w *worker) run() {
 		w.due = now // started late (e.g. re-adopted after an agent restart)
 	}
 	period := seconds(w.spec.PeriodSeconds)
-	tickStart := clk.Now()
+	now := clk.Now()
+	// Ticks fall on the Manager's grid, so that workers whose ticks share a
+	// grid point are woken together (see alignTick).
+	tickStart := w.m.alignTick(now)
 	prevTick := tickStart
-	ticker := clk.NewTicker(period)
+	ticker := clk.NewTimer(tickStart.Add(period).Sub(now))
 	defer ticker.Stop()
 	for w.doProbe(w.ctx) {
 	wait:
@@ -103,11 +106,13 @@ func (w *worker) run() {
 		case <-w.ctx.Done():
 			return
 		case <-ticker.C():
-			w.due = lastTick(tickStart, clk.Now(), period)
+			now := clk.Now()
+			w.due = lastTick(tickStart, now, period)
 			if n := missedTicks(prevTick, w.due, period); n > 0 {
 				w.m.behind(w, 0, n, 0)
 			}
 			prevTick = w.due
+			ticker.Reset(w.due.Add(period).Sub(now))
 		case <-w.trigger:
 			if w.probedStarted {
 				// The startup probe's success came while this worker was
