@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,23 +20,39 @@ import (
 // both addresses and go through its generic dialer; rawConn makes the
 // non-blocking socket itself and drives it with plain system calls, tried
 // first: only an EAGAIN waits, and that wait parks the goroutine on the
-// runtime's poller (the socket is an *os.File), as the net package's do.
-// (An earlier version waited in ppoll(2) on the goroutine's thread: cheap
-// for one probe after another, but a blocking system call per probe made
-// the runtime's sysmon retake processors and poll every 20 µs once
-// probes overlapped; at 250 probes a second that cost more CPU than the
-// probes.) Errors read like the net package's ("dial tcp ADDR: connect:
-// connection refused", "read tcp LOCAL->REMOTE: i/o timeout").
+// runtime's poller (the socket then becomes an *os.File), as the net
+// package's do. Most probes never wait: on loopback or a veth the
+// connection is made by the time connect returns, and the answer is often
+// there by the time it is read. So the socket is registered with the
+// poller only when a call first has to wait, which saves the poller's
+// bookkeeping (fcntl, two epoll_ctl calls, an *os.File with a finalizer)
+// for most probes. (An earlier version waited in ppoll(2) on the
+// goroutine's thread: cheap for one probe after another, but a blocking
+// system call per probe made the runtime's sysmon retake processors and
+// poll every 20 µs once probes overlapped; at 250 probes a second that
+// cost more CPU than the probes.) Errors read like the net package's
+// ("dial tcp ADDR: connect: connection refused", "read tcp
+// LOCAL->REMOTE: i/o timeout").
 
 // rawConn is a connected TCP socket. Like a net.Conn it may be used from
 // several goroutines (grpc-go reads, writes and closes from different
-// ones): the *os.File it wraps makes Close wake blocked calls and closes
-// the descriptor only when the last call using it returned.
+// ones): until the socket is on the poller, every call holds mu around
+// its (non-blocking) system call, so Close cannot free the descriptor
+// under another call; afterwards the *os.File makes Close wake blocked
+// calls and closes the descriptor only when the last call using it
+// returned.
 type rawConn struct {
-	f      *os.File
-	rc     syscall.RawConn
 	raddr  *net.TCPAddr
 	closed atomic.Bool
+
+	mu sync.Mutex
+	fd int
+	// f and rc are nil until a call had to wait; from then on every call
+	// goes through them.
+	f  *os.File
+	rc syscall.RawConn
+	// Deadlines set while f is nil, applied to f when it is made.
+	rdl, wdl time.Time
 }
 
 // dialRaw connects to ip:port with a socket made in the network namespace
@@ -92,10 +109,7 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 		return nil, fail("", err)
 	}
 	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
-	c, err := newRawConn(fd, raddr)
-	if err != nil {
-		return nil, fail("", err)
-	}
+	c := newRawConn(fd, raddr)
 	err = unix.Connect(fd, sa)
 	for err == unix.EINTR {
 		err = unix.Connect(fd, sa)
@@ -113,21 +127,76 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 	return c, nil
 }
 
-// newRawConn wraps the non-blocking socket fd; the *os.File registers it
-// with the runtime's poller. On error fd is closed.
-func newRawConn(fd int, raddr *net.TCPAddr) (*rawConn, error) {
-	f := os.NewFile(uintptr(fd), "tcp")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
+// newRawConn wraps the non-blocking socket fd, which Close closes.
+func newRawConn(fd int, raddr *net.TCPAddr) *rawConn {
+	return &rawConn{fd: fd, raddr: raddr}
+}
+
+// register puts the socket on the runtime's poller, with the deadlines set
+// so far; c.mu is held.
+func (c *rawConn) register() {
+	c.f = os.NewFile(uintptr(c.fd), "tcp")
+	c.rc, _ = c.f.SyscallConn() // never fails for a non-nil *os.File
+	if !c.rdl.IsZero() {
+		_ = c.f.SetReadDeadline(c.rdl)
 	}
-	return &rawConn{f: f, rc: rc, raddr: raddr}, nil
+	if !c.wdl.IsZero() {
+		_ = c.f.SetWriteDeadline(c.wdl)
+	}
+}
+
+// bare locks c.mu and reports whether calls still go to the bare
+// descriptor (the lock is then held) or through the poller (released).
+// A closed socket is bare (held) with c.closed set.
+func (c *rawConn) bare() bool {
+	c.mu.Lock()
+	if c.f == nil {
+		return true
+	}
+	c.mu.Unlock()
+	return false
+}
+
+// expired reports whether the deadline dl (zero: none) has passed.
+func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
+
+// connectResult says whether the connect in progress on fd has ended, and
+// how. RawConn.Write forgets readiness seen before it was called, and the
+// connect may have finished since it started: so the socket is asked.
+func connectResult(fd int) (done bool, err error) {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(pfd, 0)
+	for err == unix.EINTR {
+		n, err = unix.Poll(pfd, 0)
+	}
+	if err != nil {
+		return true, os.NewSyscallError("poll", err)
+	}
+	if n == 0 || pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == 0 {
+		return false, nil // still connecting
+	}
+	n, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return true, err
+	case n == int(unix.EINPROGRESS) || n == int(unix.EALREADY) || n == int(unix.EINTR):
+		return false, nil
+	case n != 0:
+		return true, unix.Errno(n)
+	}
+	return true, nil
 }
 
 // awaitConnect waits until a connect in progress ends, ctx's deadline
-// passes (os.ErrDeadlineExceeded) or ctx is cancelled (its error).
+// passes (os.ErrDeadlineExceeded) or ctx is cancelled (its error). It is
+// called before the connection is shared, so no other call runs.
 func (c *rawConn) awaitConnect(ctx context.Context) error {
+	if done, err := connectResult(c.fd); done {
+		return err
+	}
+	c.mu.Lock()
+	c.register()
+	c.mu.Unlock()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.f.SetWriteDeadline(dl)
 	}
@@ -135,30 +204,9 @@ func (c *rawConn) awaitConnect(ctx context.Context) error {
 	defer stop()
 	var soerr error
 	err := c.rc.Write(func(fd uintptr) bool {
-		// RawConn.Write forgets readiness seen before it was called, and the
-		// connect may have finished since it started: ask the socket.
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		n, err := unix.Poll(pfd, 0)
-		for err == unix.EINTR {
-			n, err = unix.Poll(pfd, 0)
-		}
-		if err != nil {
-			soerr = os.NewSyscallError("poll", err)
-			return true
-		}
-		if n == 0 || pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == 0 {
-			return false // still connecting: wait on the poller
-		}
-		n, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		switch {
-		case err != nil:
-			soerr = err
-		case n == int(unix.EINPROGRESS) || n == int(unix.EALREADY) || n == int(unix.EINTR):
-			return false
-		case n != 0:
-			soerr = unix.Errno(n)
-		}
-		return true
+		done, err := connectResult(int(fd))
+		soerr = err
+		return done
 	})
 	_ = c.f.SetWriteDeadline(time.Time{})
 	if err != nil {
@@ -197,19 +245,39 @@ func (c *rawConn) Read(p []byte) (int, error) {
 		n    int
 		rerr error
 	)
-	err := c.rc.Read(func(fd uintptr) bool {
+	read := func(fd int) bool {
 		for {
-			n, rerr = unix.Read(int(fd), p)
+			n, rerr = unix.Read(fd, p)
 			if rerr != unix.EINTR {
 				return rerr != unix.EAGAIN
 			}
 		}
-	})
+	}
+	if c.bare() {
+		switch {
+		case c.closed.Load():
+			c.mu.Unlock()
+			return 0, c.opErr("read", net.ErrClosed)
+		case expired(c.rdl):
+			c.mu.Unlock()
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		case read(c.fd):
+			c.mu.Unlock()
+			return readResult(c, n, rerr)
+		}
+		c.register() // EAGAIN: wait on the poller
+		c.mu.Unlock()
+	}
+	if err := c.rc.Read(func(fd uintptr) bool { return read(int(fd)) }); err != nil {
+		return 0, c.ioErr("read", err)
+	}
+	return readResult(c, n, rerr)
+}
+
+func readResult(c *rawConn, n int, err error) (int, error) {
 	switch {
 	case err != nil:
-		return 0, c.ioErr("read", err)
-	case rerr != nil:
-		return 0, c.opErr("read", rerr)
+		return 0, c.opErr("read", err)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -222,10 +290,10 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	}
 	done := 0
 	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
+	write := func(fd int) bool {
 		for done < len(p) {
 			// MSG_NOSIGNAL: a peer that went away is EPIPE, never SIGPIPE.
-			n, err := unix.SendmsgN(int(fd), p[done:], nil, nil, unix.MSG_NOSIGNAL)
+			n, err := unix.SendmsgN(fd, p[done:], nil, nil, unix.MSG_NOSIGNAL)
 			switch {
 			case err == nil:
 				done += n
@@ -238,12 +306,31 @@ func (c *rawConn) Write(p []byte) (int, error) {
 			}
 		}
 		return true
-	})
-	switch {
-	case err != nil:
+	}
+	if c.bare() {
+		switch {
+		case c.closed.Load():
+			c.mu.Unlock()
+			return 0, c.opErr("write", net.ErrClosed)
+		case expired(c.wdl):
+			c.mu.Unlock()
+			return 0, c.opErr("write", os.ErrDeadlineExceeded)
+		case write(c.fd):
+			c.mu.Unlock()
+			return writeResult(c, done, werr)
+		}
+		c.register() // EAGAIN: wait on the poller
+		c.mu.Unlock()
+	}
+	if err := c.rc.Write(func(fd uintptr) bool { return write(int(fd)) }); err != nil {
 		return done, c.ioErr("write", err)
-	case werr != nil:
-		return done, c.opErr("write", werr)
+	}
+	return writeResult(c, done, werr)
+}
+
+func writeResult(c *rawConn, done int, err error) (int, error) {
+	if err != nil {
+		return done, c.opErr("write", err)
 	}
 	return done, nil
 }
@@ -254,13 +341,25 @@ func (c *rawConn) Close() error {
 	if c.closed.Swap(true) {
 		return &net.OpError{Op: "close", Net: "tcp", Addr: c.raddr, Err: net.ErrClosed}
 	}
+	if c.bare() {
+		defer c.mu.Unlock()
+		if err := unix.Close(c.fd); err != nil {
+			return &net.OpError{Op: "close", Net: "tcp", Addr: c.raddr, Err: os.NewSyscallError("close", err)}
+		}
+		return nil
+	}
 	return c.f.Close()
 }
 
 // LocalAddr asks the kernel: only error messages need it.
 func (c *rawConn) LocalAddr() net.Addr {
 	var sa unix.Sockaddr
-	if c.rc.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil {
+	if c.bare() {
+		if !c.closed.Load() {
+			sa, _ = unix.Getsockname(c.fd)
+		}
+		c.mu.Unlock()
+	} else if c.rc.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil {
 		return nil
 	}
 	switch sa := sa.(type) {
@@ -274,6 +373,29 @@ func (c *rawConn) LocalAddr() net.Addr {
 
 func (c *rawConn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *rawConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
-func (c *rawConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
-func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+func (c *rawConn) SetDeadline(t time.Time) error {
+	if c.bare() {
+		c.rdl, c.wdl = t, t
+		c.mu.Unlock()
+		return nil
+	}
+	return c.f.SetDeadline(t)
+}
+
+func (c *rawConn) SetReadDeadline(t time.Time) error {
+	if c.bare() {
+		c.rdl = t
+		c.mu.Unlock()
+		return nil
+	}
+	return c.f.SetReadDeadline(t)
+}
+
+func (c *rawConn) SetWriteDeadline(t time.Time) error {
+	if c.bare() {
+		c.wdl = t
+		c.mu.Unlock()
+		return nil
+	}
+	return c.f.SetWriteDeadline(t)
+}

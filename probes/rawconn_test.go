@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawPair dials a loopback listener with dialRaw and returns both ends.
@@ -156,5 +158,66 @@ func TestDialRawErrors(t *testing.T) {
 	want = "dial tcp 127.0.0.1:" + strconv.Itoa(hole) + ": i/o timeout"
 	if err == nil || err.Error() != want || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("timeout: %v, want %q", err, want)
+	}
+}
+
+// A connection whose calls never had to wait stays off the poller; its
+// deadlines and Close behave as on the poller.
+func TestRawConnStaysBareUntilItWaits(t *testing.T) {
+	before := openFDs(t)
+	conn, s := rawPair(t)
+	c := conn.(*rawConn)
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(s, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	waitFor(t, 2*time.Second, "the answer to arrive", func() bool {
+		var pfd = []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, 0)
+		return n == 1
+	})
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if c.f != nil {
+		t.Fatal("the socket went on the poller although no call waited")
+	}
+	// A deadline already passed fails a call at once, even with data there.
+	if _, err := s.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || !strings.HasPrefix(err.Error(), "read tcp 127.0.0.1:") {
+		t.Fatalf("Read past the deadline: %v, want a read i/o timeout", err)
+	}
+	_ = c.SetDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Write(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past the deadline: %v, want an i/o timeout", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "x" {
+		t.Fatalf("read after clearing the deadline %q, %v", buf[:n], err)
+	}
+	if c.f != nil {
+		t.Fatal("the socket went on the poller although no call waited")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v, want net.ErrClosed", err)
+	}
+	if c.LocalAddr() != nil {
+		t.Errorf("LocalAddr after Close: %v, want nil", c.LocalAddr())
+	}
+	s.Close()
+	if after := openFDs(t); after != before {
+		t.Errorf("open fds %d -> %d", before, after)
 	}
 }
