@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -191,14 +192,15 @@ func runPhase(ctx context.Context, c *api.Client, o options, names []string, liv
 
 // usage is what one measurement window saw.
 type usage struct {
-	from, to          time.Time
-	cpu, ctdCPU       float64 // seconds of user+system CPU in the window
-	shimCPU           float64 // the same for the shims, with their reaped children
-	shims             int
-	hostBusy          float64 // share of all CPUs busy in the window (every process on the host)
-	rssMax, rssMean   int     // bytes
-	ctdRSS            int     // containerd's RSS at the end, bytes
-	agentThreadsAtEnd int
+	from, to             time.Time
+	cpu, ctdCPU          float64 // seconds of user+system CPU in the window
+	shimCPU              float64 // the same for the shims, with their reaped children
+	shims                int
+	hostBusy             float64 // share of all CPUs busy in the window (every process on the host)
+	rssMax, rssMean      int     // bytes
+	ctdRSS               int     // containerd's RSS at the end, bytes
+	agentThreadsAtEnd    int
+	anonAtEnd, fileAtEnd int // the daemon's RssAnon and RssFile at the end, bytes
 }
 
 // measure samples the daemon's RSS every second for window and reads its
@@ -257,6 +259,7 @@ func measure(pid, ctdPID int, ctrNS string, window time.Duration) (usage, error)
 	u.cpu = s1.CPUTime() - s0.CPUTime()
 	u.rssMean = rssSum / max(samples, 1)
 	u.agentThreadsAtEnd = s1.NumThreads
+	u.anonAtEnd, u.fileAtEnd = rssSplit(pid)
 	h1, err := hostCPU()
 	if err != nil {
 		return usage{}, err
@@ -290,6 +293,7 @@ func report(o options, r phaseResult) {
 	fmt.Fprintf(w, "all pods ready after\t%v\n", allReady.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "agent CPU (utime+stime)\t%.1f%% of one core (%.2fs in %.1fs)\n", 100*u.cpu/secs, u.cpu, secs)
 	fmt.Fprintf(w, "agent RSS\tmean %.1f MiB, max %.1f MiB\n", mib(u.rssMean), mib(u.rssMax))
+	fmt.Fprintf(w, "agent RSS at end\tanonymous %.1f MiB, file (the binary's pages) %.1f MiB\n", mib(u.anonAtEnd), mib(u.fileAtEnd))
 	fmt.Fprintf(w, "agent threads at end\t%d\n", u.agentThreadsAtEnd)
 	netRuns := r.counted["Readiness"] + r.counted["Startup"]
 	fmt.Fprintf(w, "probe runs (prober_probe_total)\treadiness %.0f, liveness %.0f, startup %.0f: %.1f/s\n",
@@ -355,4 +359,22 @@ func deleteAll(c *api.Client, ns string, names []string) {
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchprobes: delete:", err)
 	}
+}
+
+// rssSplit reads RssAnon and RssFile (bytes) from /proc/PID/status; 0 when
+// they cannot be read.
+func rssSplit(pid int) (anon, file int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int
+		if n, _ := fmt.Sscanf(line, "RssAnon: %d kB", &kb); n == 1 {
+			anon = kb << 10
+		} else if n, _ := fmt.Sscanf(line, "RssFile: %d kB", &kb); n == 1 {
+			file = kb << 10
+		}
+	}
+	return anon, file
 }
