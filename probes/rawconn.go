@@ -157,6 +157,27 @@ func (c *rawConn) bare() bool {
 	return false
 }
 
+// onBare runs try on the bare descriptor while the socket is not on the
+// poller. done: try decided the call, or err says why it could not run
+// (closed, or the deadline at *dl passed). When try would have to wait,
+// the socket goes on the poller and the caller waits there.
+func (c *rawConn) onBare(dl *time.Time, try func(fd int) bool) (done bool, err error) {
+	if !c.bare() {
+		return false, nil
+	}
+	defer c.mu.Unlock()
+	switch {
+	case c.closed.Load():
+		return true, net.ErrClosed
+	case expired(*dl):
+		return true, os.ErrDeadlineExceeded
+	case try(c.fd):
+		return true, nil
+	}
+	c.register()
+	return false, nil
+}
+
 // expired reports whether the deadline dl (zero: none) has passed.
 func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
 
@@ -253,20 +274,10 @@ func (c *rawConn) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	if c.bare() {
-		switch {
-		case c.closed.Load():
-			c.mu.Unlock()
-			return 0, c.opErr("read", net.ErrClosed)
-		case expired(c.rdl):
-			c.mu.Unlock()
-			return 0, c.opErr("read", os.ErrDeadlineExceeded)
-		case read(c.fd):
-			c.mu.Unlock()
-			return readResult(c, n, rerr)
-		}
-		c.register() // EAGAIN: wait on the poller
-		c.mu.Unlock()
+	if done, err := c.onBare(&c.rdl, read); err != nil {
+		return 0, c.opErr("read", err)
+	} else if done {
+		return readResult(c, n, rerr)
 	}
 	if err := c.rc.Read(func(fd uintptr) bool { return read(int(fd)) }); err != nil {
 		return 0, c.ioErr("read", err)
@@ -307,20 +318,10 @@ func (c *rawConn) Write(p []byte) (int, error) {
 		}
 		return true
 	}
-	if c.bare() {
-		switch {
-		case c.closed.Load():
-			c.mu.Unlock()
-			return 0, c.opErr("write", net.ErrClosed)
-		case expired(c.wdl):
-			c.mu.Unlock()
-			return 0, c.opErr("write", os.ErrDeadlineExceeded)
-		case write(c.fd):
-			c.mu.Unlock()
-			return writeResult(c, done, werr)
-		}
-		c.register() // EAGAIN: wait on the poller
-		c.mu.Unlock()
+	if decided, err := c.onBare(&c.wdl, write); err != nil {
+		return 0, c.opErr("write", err)
+	} else if decided {
+		return writeResult(c, done, werr)
 	}
 	if err := c.rc.Write(func(fd uintptr) bool { return write(int(fd)) }); err != nil {
 		return done, c.ioErr("write", err)
