@@ -277,15 +277,15 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if done, err := c.onBare(&c.rdl, read); err != nil {
 		return 0, c.opErr("read", err)
 	} else if done {
-		return readResult(c, n, rerr)
+		return c.readResult(n, rerr)
 	}
 	if err := c.rc.Read(func(fd uintptr) bool { return read(int(fd)) }); err != nil {
 		return 0, c.ioErr("read", err)
 	}
-	return readResult(c, n, rerr)
+	return c.readResult(n, rerr)
 }
 
-func readResult(c *rawConn, n int, err error) (int, error) {
+func (c *rawConn) readResult(n int, err error) (int, error) {
 	switch {
 	case err != nil:
 		return 0, c.opErr("read", err)
@@ -321,15 +321,15 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	if decided, err := c.onBare(&c.wdl, write); err != nil {
 		return 0, c.opErr("write", err)
 	} else if decided {
-		return writeResult(c, done, werr)
+		return c.writeResult(done, werr)
 	}
 	if err := c.rc.Write(func(fd uintptr) bool { return write(int(fd)) }); err != nil {
 		return done, c.ioErr("write", err)
 	}
-	return writeResult(c, done, werr)
+	return c.writeResult(done, werr)
 }
 
-func writeResult(c *rawConn, done int, err error) (int, error) {
+func (c *rawConn) writeResult(done int, err error) (int, error) {
 	if err != nil {
 		return done, c.opErr("write", err)
 	}
@@ -374,29 +374,28 @@ func (c *rawConn) LocalAddr() net.Addr {
 
 func (c *rawConn) RemoteAddr() net.Addr { return c.raddr }
 
-func (c *rawConn) SetDeadline(t time.Time) error {
+func (c *rawConn) SetDeadline(t time.Time) error      { return c.setDeadline(t, true, true) }
+func (c *rawConn) SetReadDeadline(t time.Time) error  { return c.setDeadline(t, true, false) }
+func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, false, true) }
+
+// setDeadline sets the read and/or write deadline: kept for register while
+// the socket is bare, else on the *os.File.
+func (c *rawConn) setDeadline(t time.Time, read, write bool) error {
 	if c.bare() {
-		c.rdl, c.wdl = t, t
+		if read {
+			c.rdl = t
+		}
+		if write {
+			c.wdl = t
+		}
 		c.mu.Unlock()
 		return nil
 	}
-	return c.f.SetDeadline(t)
-}
-
-func (c *rawConn) SetReadDeadline(t time.Time) error {
-	if c.bare() {
-		c.rdl = t
-		c.mu.Unlock()
-		return nil
-	}
-	return c.f.SetReadDeadline(t)
-}
-
-func (c *rawConn) SetWriteDeadline(t time.Time) error {
-	if c.bare() {
-		c.wdl = t
-		c.mu.Unlock()
-		return nil
+	switch {
+	case read && write:
+		return c.f.SetDeadline(t)
+	case read:
+		return c.f.SetReadDeadline(t)
 	}
 	return c.f.SetWriteDeadline(t)
 }

@@ -98,21 +98,21 @@ func (w *worker) run() {
 	// grid point are woken together (see alignTick).
 	tickStart := w.m.alignTick(now)
 	prevTick := tickStart
-	ticker := clk.NewTimer(tickStart.Add(period).Sub(now))
-	defer ticker.Stop()
+	tick := clk.NewTimer(tickStart.Add(period).Sub(now))
+	defer tick.Stop()
 	for w.doProbe(w.ctx) {
 	wait:
 		select {
 		case <-w.ctx.Done():
 			return
-		case <-ticker.C():
+		case <-tick.C():
 			now := clk.Now()
 			w.due = lastTick(tickStart, now, period)
 			if n := missedTicks(prevTick, w.due, period); n > 0 {
 				w.m.behind(w, 0, n, 0)
 			}
 			prevTick = w.due
-			ticker.Reset(w.due.Add(period).Sub(now))
+			tick.Reset(w.due.Add(period).Sub(now))
 		case <-w.trigger:
 			if w.probedStarted {
 				// The startup probe's success came while this worker was
@@ -124,7 +124,7 @@ func (w *worker) run() {
 	}
 }
 
-// lastTick is the latest tick of a ticker started at start with the given
+// lastTick is the latest tick of ticks that started at start with the given
 // period that is not after now.
 func lastTick(start, now time.Time, period time.Duration) time.Time {
 	if now.Before(start) || period <= 0 {
