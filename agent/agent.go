@@ -22,6 +22,10 @@ import (
 	"github.com/miniagent/miniagent/runtime"
 )
 
+// DefaultSyncFrequency is Options.ResyncPeriod's default, kubelet's
+// default --sync-frequency.
+const DefaultSyncFrequency = time.Minute
+
 // Options configure an Agent. cmd/miniagent fills them from flags.
 type Options struct {
 	Runtime    runtime.Runtime
@@ -40,7 +44,9 @@ type Options struct {
 	// Thresholds and periods are used; the agent fills in the rest.
 	Eviction *eviction.ManagerConfig
 	// ResyncPeriod is how often every pod worker re-syncs without a reason
-	// (default 10 s); HealthPeriod how often the runtime is checked (default 1 s).
+	// (default DefaultSyncFrequency), plus up to half of it at random, as
+	// kubelet's pod workers do; HealthPeriod how often the runtime is
+	// checked (default 1 s).
 	ResyncPeriod time.Duration
 	HealthPeriod time.Duration
 	// Metrics records the agent's metrics (nil: none).
@@ -112,7 +118,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Log = slog.Default()
 	}
 	if opts.ResyncPeriod == 0 {
-		opts.ResyncPeriod = 10 * time.Second
+		opts.ResyncPeriod = DefaultSyncFrequency
 	}
 	if opts.HealthPeriod == 0 {
 		opts.HealthPeriod = time.Second

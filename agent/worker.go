@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,7 @@ func (w *podWorker) run(ctx context.Context) {
 			close(w.done)
 			return
 		}
-		d := w.a.opts.ResyncPeriod
+		d := resyncDelay(w.a.opts.ResyncPeriod, rand.Float64())
 		if !wakeAt.IsZero() {
 			if until := wakeAt.Sub(w.a.clock.Now()); until < d {
 				d = until
@@ -113,6 +114,17 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-timer.C():
 		}
 	}
+}
+
+// resyncJitter is how much longer than the resync period a worker may
+// wait, as a share of the period (kubelet's pod workers use 0.5): pods
+// applied together do not all re-sync in the same instant ever after.
+const resyncJitter = 0.5
+
+// resyncDelay is how long a worker with nothing due waits before it looks
+// again: period plus r (in [0, 1)) times resyncJitter of it.
+func resyncDelay(period time.Duration, r float64) time.Duration {
+	return period + time.Duration(r*resyncJitter*float64(period))
 }
 
 // retryDelay is how soon a failed runtime call (remove, sandbox) is retried.

@@ -393,3 +393,20 @@ func TestVanishedContainerIsUnknownAfterRestart(t *testing.T) {
 		return cs.RestartCount == 1 && term != nil && term.ExitCode == 137 && term.Reason == "ContainerStatusUnknown"
 	})
 }
+
+func TestResyncDelay(t *testing.T) {
+	for _, tc := range []struct {
+		period time.Duration
+		r      float64
+		want   time.Duration
+	}{
+		{time.Minute, 0, time.Minute},
+		{time.Minute, 0.5, 75 * time.Second},
+		{time.Minute, 0.999, time.Minute + 29970*time.Millisecond},
+		{10 * time.Second, 0.2, 11 * time.Second},
+	} {
+		if got := resyncDelay(tc.period, tc.r); got != tc.want {
+			t.Errorf("resyncDelay(%v, %v) = %v, want %v", tc.period, tc.r, got, tc.want)
+		}
+	}
+}

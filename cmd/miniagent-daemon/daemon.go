@@ -34,6 +34,7 @@ type daemonFlags struct {
 	evictionHard, evictionSoft, softGrace    string
 	minReclaim                               string
 	evictionPeriod, pressurePeriod           time.Duration
+	syncFrequency                            time.Duration
 	maxPods                                  int
 	metricsBindAddress                       string
 	containerLogMode                         string
@@ -57,6 +58,7 @@ func runDaemon(args []string) int {
 	fs.StringVar(&f.nodeName, "node-name", "", "node name (default: the hostname)")
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "labels to add to the node, k=v,...")
 	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints of the node, key=value:Effect,...")
+	fs.DurationVar(&f.syncFrequency, "sync-frequency", agent.DefaultSyncFrequency, "how often each pod is synced with nothing to prompt it, plus up to half of that at random (exits, probe results, deadlines and back-offs prompt a sync themselves)")
 	fs.IntVar(&f.maxPods, "max-pods", agent.DefaultMaxPods, "number of pods that can run on this node")
 	fs.StringVar(&f.logLevel, "v", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.execHelper, "exec-helper", "", "exec server program mounted into containers to run exec probes without runc exec (default: miniagent-exec next to this binary, if there; \"none\": always runc exec)")
@@ -100,6 +102,10 @@ func runDaemon(args []string) int {
 	res, err := resourceOptions(f)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	if f.syncFrequency <= 0 {
+		fmt.Fprintf(os.Stderr, "error: --sync-frequency: %v: must be more than 0\n", f.syncFrequency)
 		return 2
 	}
 	if f.containerLogMode != containerd.LogModeAgent && f.containerLogMode != containerd.LogModeProcess {
@@ -164,6 +170,7 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 		Runtime: rt, Log: log, RootDir: f.rootDir, PodLogsDir: f.podLogsDir, CgroupRoot: f.cgroupRoot,
 		Node:    agent.NodeConfig{Name: f.nodeName, Labels: f.nodeLabels, Taints: taints, MaxPods: f.maxPods},
 		Cgroups: res.cgroups, Allocatable: res.allocatable, Eviction: res.eviction, Metrics: m,
+		ResyncPeriod: f.syncFrequency,
 	}, log))
 	if err != nil {
 		return err
