@@ -13,9 +13,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -127,11 +127,23 @@ func (m *Mirrors) lookup(ctx context.Context, ref v1.ObjectReference) (mirror Mi
 // reconciles the mirror pods on every change and every resync period,
 // until ctx ends. An unreachable apiserver is retried at the next round.
 func (m *Mirrors) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(m.o.Client, 0,
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.o.NodeName).String()
-		}))
-	inf := factory.Core().V1().Pods()
+	// One pod informer of its own: client-go's informer factory would link
+	// informers and listers for every API group into the daemon.
+	onNode := fields.OneTermEqualSelector("spec.nodeName", m.o.NodeName).String()
+	pods := m.o.Client.CoreV1().Pods(metav1.NamespaceAll)
+	// ToListWatcherWithWatchListSemantics tells the reflector whether the
+	// client can stream the initial list in a watch (a fake clientset
+	// cannot), as the generated informers do.
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
+			lo.FieldSelector = onNode
+			return pods.List(ctx, lo)
+		},
+		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
+			lo.FieldSelector = onNode
+			return pods.Watch(ctx, lo)
+		},
+	}, m.o.Client), &v1.Pod{}, 0, cache.Indexers{})
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -145,15 +157,21 @@ func (m *Mirrors) Run(ctx context.Context) error {
 		}
 		poke()
 	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: handler, UpdateFunc: func(_, obj any) { handler(obj) }, DeleteFunc: func(any) { poke() },
 	}); err != nil {
 		return fmt.Errorf("mirror pods: %w", err)
 	}
-	lister := inf.Lister()
+	store := inf.GetStore()
 	m.mu.Lock()
 	m.lister = func() []*v1.Pod {
-		pods, _ := lister.List(labels.Everything())
+		objs := store.List()
+		pods := make([]*v1.Pod, 0, len(objs))
+		for _, o := range objs {
+			if p, ok := o.(*v1.Pod); ok {
+				pods = append(pods, p)
+			}
+		}
 		return pods
 	}
 	m.mu.Unlock()
@@ -161,9 +179,14 @@ func (m *Mirrors) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch the agent's pods: %w", err)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+	ictx, stopInformer := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inf.RunWithContext(ictx)
+	}()
+	defer func() { stopInformer(); <-done }()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil // ctx ended
 	}
 
