@@ -16,6 +16,11 @@
 #                             readiness probes only; the summary then splits the
 #                             CPU per exec probe into agent, containerd and
 #                             shims + runc + the probe command
+#   BENCH_FLOOR_WINDOW=60s    with BENCH_NET_WINDOW: after the network-only
+#                             window, make the same HTTP connections from one
+#                             thread with bare system calls for this long (the
+#                             agent keeps probing) and report that thread's CPU
+#                             per probe beside the agent's (0: skip)
 #   BENCH_READY_TIMEOUT=5m    how long the pods may take to become ready
 #   BENCH_KEEP_LOG=FILE       copy the daemon's log to FILE at the end
 #   BENCH_SERVER=benchhttpd   the pods' HTTP server: benchhttpd (one process,
@@ -98,6 +103,6 @@ fi
 
 echo "==> $(nproc) CPUs, $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$WORK/benchprobes" --socket "$MA_SOCK" --log "$MA_LOG" --pid "$MA_DAEMON_PID" --containerd-pid "$CTD_PID" --containerd-namespace "$MA_NS" \
-	"${HTTPD_ARG[@]}" --pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --net-window "${BENCH_NET_WINDOW:-0}" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}" \
+	"${HTTPD_ARG[@]}" --pods "${BENCH_PODS:-100}" --window "${BENCH_WINDOW:-60s}" --net-window "${BENCH_NET_WINDOW:-0}" --floor-window "${BENCH_FLOOR_WINDOW:-60s}" --netns-dir "$WORK/root/ns" --ready-timeout "${BENCH_READY_TIMEOUT:-5m}" \
 	--profile-dir "${BENCH_PROFILE_DIR:-}"
 echo "==> load after the run $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -31,6 +31,8 @@ type options struct {
 	pid, containerdPID, pods   int
 	window, settle, timeout    time.Duration
 	netWindow                  time.Duration // > 0: first a phase without exec probes
+	floorWindow                time.Duration // > 0: after the network-only window, the floor's
+	nsDir                      string        // the daemon's namespace bind mounts (<uid>/net)
 	readyPeriod, livePeriod    int
 	keep                       bool
 	profileDir                 string // "": no profiles
@@ -54,6 +56,8 @@ func main() {
 	flag.IntVar(&o.readyPeriod, "readiness-period", 1, "readiness probe periodSeconds")
 	flag.IntVar(&o.livePeriod, "liveness-period", 10, "liveness probe periodSeconds")
 	flag.DurationVar(&o.netWindow, "net-window", 0, "first run a phase of this window with HTTP readiness probes only (0: skip), then the full phase")
+	flag.DurationVar(&o.floorWindow, "floor-window", 0, "after the network-only window, make the same HTTP connections with bare system calls for this long and report their CPU (0: skip)")
+	flag.StringVar(&o.nsDir, "netns-dir", "/run/miniagent/ns", "where the daemon bind-mounts the pods' namespaces (<pod uid>/net)")
 	flag.BoolVar(&o.keep, "keep", false, "leave the pods running")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write the daemon's CPU profile of each window and its heap and goroutine profiles at the window's end here")
 	flag.Parse()
@@ -113,6 +117,7 @@ type phaseResult struct {
 	// counted is prober_probe_total's increase over the window, by probe
 	// type: runs with a result, known at any log level.
 	counted probeCounts
+	floor   *floorResult // network-only phase with --floor-window
 }
 
 // runPhase applies the pods (livePeriod 0: without the exec liveness probe),
@@ -176,6 +181,14 @@ func runPhase(ctx context.Context, c *api.Client, o options, names []string, liv
 	}
 	if res.after, err = countPods(ctx, c, o.namespace, want); err != nil {
 		return res, err
+	}
+	if livePeriod == 0 && o.floorWindow > 0 {
+		fmt.Printf("==> floor for %v\n", o.floorWindow)
+		f, err := runFloor(ctx, c, o.namespace, names, o.nsDir, time.Duration(o.readyPeriod)*time.Second, o.floorWindow)
+		if err != nil {
+			return res, err
+		}
+		res.floor = &f
 	}
 	f, err := os.Open(o.logFile)
 	if err != nil {
@@ -301,6 +314,11 @@ func report(o options, r phaseResult) {
 	if r.livePeriod == 0 && netRuns > 0 {
 		fmt.Fprintf(w, "agent CPU per network probe\t%.0f µs (all of the agent's CPU / runs)\n", 1e6*u.cpu/netRuns)
 	}
+	defer func() {
+		if r.floor != nil && netRuns > 0 {
+			reportFloor(*r.floor, time.Duration(1e9*u.cpu/netRuns))
+		}
+	}()
 	if o.containerdPID > 0 {
 		fmt.Fprintf(w, "containerd CPU (shared daemon)\t%.1f%% of one core, RSS %.1f MiB\n", 100*u.ctdCPU/secs, mib(u.ctdRSS))
 	}
