@@ -23,50 +23,71 @@ const (
 // ends. Exits of exec'd processes are dropped. When the stream breaks
 // (containerd restarted) the channel stays open and the subscription is
 // renewed with back-off; events in the gap are lost, so callers re-list.
+// A renewed subscription first sends an EventResync. Each container's
+// exit is recorded in its labels (see recordExit) before it is sent, so a
+// caller that hears of an exit finds it recorded; exits come while Events
+// runs, which the agent does all its life.
 func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 	out := make(chan runtime.Event, eventsBuffer)
-	go func() {
-		defer close(out)
-		backoff := eventsMinBackoff
-		for renewed := false; ctx.Err() == nil; renewed = true {
-			got := r.subscribeOnce(ctx, out, renewed)
-			if ctx.Err() != nil {
-				return
-			}
-			if got {
-				backoff = eventsMinBackoff
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			if backoff *= 2; backoff > eventsMaxBackoff {
-				backoff = eventsMaxBackoff
-			}
+	send := func(ev runtime.Event) bool {
+		if ev.Type == runtime.EventExit {
+			r.recordExit(ctx, ev)
 		}
-	}()
-	return out
-}
-
-// subscribeOnce forwards events until the subscription fails or ctx ends.
-// It reports whether any event arrived (the connection was healthy).
-// A renewed subscription first sends an EventResync.
-func (r *Runtime) subscribeOnce(ctx context.Context, out chan<- runtime.Event, renewed bool) bool {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ns := r.opts.Namespace
-	msgs, errs := r.client.Subscribe(sctx,
-		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, ns),
-		fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, ns))
-	if renewed {
 		select {
-		case out <- runtime.Event{Type: runtime.EventResync, At: time.Now()}:
+		case out <- ev:
+			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
-	got := false
+	go func() {
+		defer close(out)
+		r.subscribe(ctx, func() bool {
+			return send(runtime.Event{Type: runtime.EventResync, At: time.Now()})
+		}, send, "/tasks/exit", "/tasks/oom")
+	}()
+	return out
+}
+
+// subscribe hands the events of topics in the runtime's namespace to
+// handle until ctx ends or handle or renewed returns false. When the
+// stream breaks it is renewed with back-off, and renewed is called once
+// the new subscription is made.
+func (r *Runtime) subscribe(ctx context.Context, renewed func() bool, handle func(runtime.Event) bool, topics ...string) {
+	backoff := eventsMinBackoff
+	for again := false; ctx.Err() == nil; again = true {
+		got, ok := r.subscribeOnce(ctx, again, renewed, handle, topics)
+		if !ok || ctx.Err() != nil {
+			return
+		}
+		if got {
+			backoff = eventsMinBackoff
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		if backoff *= 2; backoff > eventsMaxBackoff {
+			backoff = eventsMaxBackoff
+		}
+	}
+}
+
+// subscribeOnce hands events to handle until the subscription fails or ctx
+// ends. It reports whether any event arrived (the connection was healthy)
+// and false for ok when handle or renewed asked to stop.
+func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() bool, handle func(runtime.Event) bool, topics []string) (got, ok bool) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	filters := make([]string, len(topics))
+	for i, t := range topics {
+		filters[i] = fmt.Sprintf(`namespace==%q,topic==%q`, r.opts.Namespace, t)
+	}
+	msgs, errs := r.client.Subscribe(sctx, filters...)
+	if again && renewed != nil && !renewed() {
+		return false, false
+	}
 	for {
 		select {
 		case env := <-msgs:
@@ -74,19 +95,14 @@ func (r *Runtime) subscribeOnce(ctx context.Context, out chan<- runtime.Event, r
 				continue
 			}
 			got = true
-			ev, ok := convertEvent(env)
-			if !ok {
-				continue
-			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return got
+			ev, known := convertEvent(env)
+			if known && !handle(ev) {
+				return got, false
 			}
 		case <-errs:
-			return got
+			return got, true
 		case <-ctx.Done():
-			return got
+			return got, true
 		}
 	}
 }

@@ -122,7 +122,7 @@ type Runtime struct {
 	client *client.Client
 	opts   Options
 
-	// bg is the context of background work (exit monitors); Close cancels it.
+	// bg is the context of background work (exit records); Close cancels it.
 	bg     context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -131,6 +131,7 @@ type Runtime struct {
 
 	facts   factsCache // image content facts by target digest
 	created sync.Map   // ID → client.Container made by CreateContainer and not yet started or removed
+	running sync.Map   // ID → cgroups path of a container this runtime started, until its exit is recorded
 	lease   createLease
 
 	tailer        *crilog.Tailer // nil without LogSpoolDir

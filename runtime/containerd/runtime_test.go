@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/miniagent/miniagent/cgroups"
 	"github.com/miniagent/miniagent/runtime"
 )
@@ -111,6 +114,35 @@ func TestExitCodeAndStatus(t *testing.T) {
 	}
 	if _, err := rt.ContainerStatus(ctx, "no-such-container"); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("status of missing container: %v", err)
+	}
+}
+
+// TestExitSurvivesTaskDeletion checks that an exit is in the container's
+// labels by the time Events reports it: with the task deleted behind the
+// runtime's back, the status still shows the exit code and time, and an
+// OOM kill.
+func TestExitSurvivesTaskDeletion(t *testing.T) {
+	p := newPod(t, false)
+	plain := p.spec("sh", "-c", "exit 3")
+	oom := p.spec("sh", "-c", "sleep 1; tail /dev/zero")
+	oom.Resources.MemoryLimit = 16 << 20
+	adj := 900
+	oom.OOMScoreAdj = &adj
+	for _, c := range []struct {
+		spec      runtime.ContainerSpec
+		code      int32
+		oomKilled bool
+	}{{plain, 3, false}, {oom, 137, true}} {
+		ev := p.run(c.spec)
+		ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+		task, err := rt.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: c.spec.ID})
+		if err != nil || task.ExitStatus != uint32(c.code) {
+			t.Fatalf("%s: delete the task: %v, %v", c.spec.ID, task, err)
+		}
+		st, err := rt.ContainerStatus(context.Background(), c.spec.ID)
+		if err != nil || st.State != runtime.StateExited || st.ExitCode != c.code || !st.FinishedAt.Equal(ev.At) || st.OOMKilled != c.oomKilled {
+			t.Fatalf("%s: status without the task: %+v, %v (exit event %+v)", c.spec.ID, st, err, ev)
+		}
 	}
 }
 

@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 
 	"github.com/miniagent/miniagent/runtime"
 )
 
-// StartContainer creates the task with its log IO, subscribes to its exit,
-// starts it, records the start time in a label (and returns it), and leaves an exit monitor
-// running that records the exit in labels (for status after the task is
-// gone). The exit itself is reported on Events.
+// StartContainer creates the task with its log IO, starts it, and records
+// the start time in a label (and returns it). The exit is reported on
+// Events, which also records it in labels (for status after the task is
+// gone).
 func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, error) {
 	ctx = r.ns(ctx)
 	// The container CreateContainer made holds its record: no round trip
@@ -59,15 +60,6 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 		undoIO()
 		return time.Time{}, startFailure(fmt.Errorf("start container %q: create task: %w", id, err))
 	}
-	// Wait before Start so the exit cannot be missed; the wait lives as long
-	// as the runtime, not the request.
-	exitCh, err := task.Wait(r.bg)
-	if err != nil {
-		if _, derr := task.Delete(ctx, client.WithProcessKill); derr == nil {
-			undoIO()
-		}
-		return time.Time{}, startFailure(fmt.Errorf("start container %q: wait task: %w", id, err))
-	}
 	if err := task.Start(ctx); err != nil {
 		if _, derr := task.Delete(ctx, client.WithProcessKill); derr == nil {
 			undoIO()
@@ -79,18 +71,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) (time.Time, err
 	// away just now) does not undo that; the label only helps tell a
 	// vanished task from a never-started one.
 	_, _ = c.SetLabels(ctx, map[string]string{LabelStartedAt: started.UTC().Format(time.RFC3339Nano)})
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		select {
-		case st := <-exitCh:
-			if st.Error() != nil {
-				return // the runtime is closing or containerd went away
-			}
-			r.recordExit(c, labels[LabelCgroupsPath], st.ExitCode(), st.ExitTime())
-		case <-r.bg.Done():
-		}
-	}()
+	r.running.Store(id, labels[LabelCgroupsPath])
 	return started, nil
 }
 
@@ -126,18 +107,36 @@ func ShimQuery(logShim []string, logPath string) map[string]string {
 	return map[string]string{logPath: ""}
 }
 
-// recordExit stores the exit in labels so status survives task deletion.
-func (r *Runtime) recordExit(c client.Container, cgroupsPath string, code uint32, at time.Time) {
+// recordExit stores a container's exit in its labels, so that its status
+// survives the task's deletion: the exit code and time, and whether its
+// memory cgroup counted an OOM kill (read now, while the stopped task
+// still holds the cgroup). Best effort: the container may be gone already.
+func (r *Runtime) recordExit(ctx context.Context, ev runtime.Event) {
+	ctx, cancel := context.WithTimeout(r.ns(ctx), 10*time.Second)
+	defer cancel()
+	var cgroupsPath string
+	if v, ok := r.running.LoadAndDelete(ev.ContainerID); ok {
+		cgroupsPath = v.(string)
+	} else {
+		// Started by an earlier agent: one round trip for the path.
+		c, err := r.client.ContainerService().Get(ctx, ev.ContainerID)
+		if err != nil {
+			return
+		}
+		cgroupsPath = c.Labels[LabelCgroupsPath]
+	}
 	l := map[string]string{
-		LabelFinishedAt: at.UTC().Format(time.RFC3339Nano),
-		LabelExitCode:   strconv.FormatUint(uint64(code), 10),
+		LabelFinishedAt: ev.At.UTC().Format(time.RFC3339Nano),
+		LabelExitCode:   strconv.FormatInt(int64(ev.ExitCode), 10),
 	}
 	if cgroupOOMKilled(cgroupsPath) {
 		l[LabelOOMKilled] = "true"
 	}
-	ctx, cancel := context.WithTimeout(r.bg, 10*time.Second)
-	defer cancel()
-	_, _ = c.SetLabels(ctx, l) // best effort: the container may be gone already
+	paths := make([]string, 0, len(l))
+	for k := range l {
+		paths = append(paths, "labels."+k)
+	}
+	_, _ = r.client.ContainerService().Update(ctx, containers.Container{ID: ev.ContainerID, Labels: l}, paths...)
 }
 
 // StopContainer sends signal (0 = the image's STOPSIGNAL, else SIGTERM),
@@ -205,6 +204,7 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, signal syscall.S
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	r.created.Delete(id)
+	r.running.Delete(id)
 	// End the exec server first, and forget one an exec started meanwhile.
 	r.dropExec(id)
 	defer r.dropExec(id)
