@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -25,19 +26,22 @@ const punchEvery = 1 << 20
 // ErrTailerClosed is returned by Follow and Finish after Close.
 var ErrTailerClosed = errors.New("log tailer closed")
 
-// A Tailer follows log spools (see CreateSpool): one goroutine per stream
-// reads what the shim appended, writes it to the CRI log file as records
-// and commits the offset. One inotify instance wakes the streams.
+// A Tailer follows log spools (see CreateSpool): when the shim appended
+// to a stream's raw file, a goroutine reads what it appended, writes it to
+// the CRI log file as records and commits the offset, then ends. One
+// inotify instance wakes the streams; a quiet stream holds no goroutine
+// (a node's streams are mostly quiet: two goroutines parked per container
+// were a third of the agent's at 250 pods).
 type Tailer struct {
 	now   func() time.Time
 	onErr func(dir string, err error)
 	w     *fsnotify.Watcher
 
 	mu     sync.Mutex
-	spools map[string]*tailedSpool  // by directory
-	wakeOf map[string]chan struct{} // by raw file path
+	spools map[string]*tailedSpool // by directory
+	wakeOf map[string]*stream      // by raw file path
 	closed bool
-	wg     sync.WaitGroup // the dispatcher
+	wg     sync.WaitGroup // the dispatcher and the streams' drains
 }
 
 // NewTailer starts a Tailer. now stamps records (nil: time.Now); onErr,
@@ -54,7 +58,7 @@ func NewTailer(now func() time.Time, onErr func(dir string, err error)) (*Tailer
 	if err != nil {
 		return nil, fmt.Errorf("log tailer: %w", err)
 	}
-	t := &Tailer{now: now, onErr: onErr, w: w, spools: map[string]*tailedSpool{}, wakeOf: map[string]chan struct{}{}}
+	t := &Tailer{now: now, onErr: onErr, w: w, spools: map[string]*tailedSpool{}, wakeOf: map[string]*stream{}}
 	t.wg.Add(1)
 	go t.dispatch()
 	return t, nil
@@ -71,8 +75,8 @@ func (t *Tailer) dispatch() {
 				return
 			}
 			t.mu.Lock()
-			if c := t.wakeOf[ev.Name]; c != nil {
-				poke(c)
+			if st := t.wakeOf[ev.Name]; st != nil {
+				st.wake()
 			}
 			t.mu.Unlock()
 		case err, ok := <-t.w.Errors:
@@ -80,19 +84,12 @@ func (t *Tailer) dispatch() {
 				return
 			}
 			t.mu.Lock()
-			for _, c := range t.wakeOf {
-				poke(c)
+			for _, st := range t.wakeOf {
+				st.wake()
 			}
 			t.mu.Unlock()
 			t.onErr("", err)
 		}
-	}
-}
-
-func poke(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
 	}
 }
 
@@ -112,12 +109,12 @@ func (t *Tailer) Follow(dir string) error {
 	if err != nil {
 		return err
 	}
-	s := &tailedSpool{dir: dir, files: files, stop: make(chan struct{}), finish: make(chan struct{})}
+	s := &tailedSpool{dir: dir, files: files}
 	var added []string
 	for i, name := range []string{Stdout, Stderr} {
 		path := filepath.Join(dir, []string{spoolStdout, spoolStderr}[i])
 		st := &stream{spool: s, slot: i, path: path, f: files.raw[i], off: files.start[i], committed: files.start[i],
-			punched: files.start[i], rec: recorder{stream: name, now: t.now}, wake: make(chan struct{}, 1)}
+			punched: files.start[i], rec: recorder{stream: name, now: t.now}, t: t}
 		// Watch first, then read: nothing appended in between is missed.
 		if err := t.w.Add(path); err != nil {
 			for _, p := range added {
@@ -128,13 +125,12 @@ func (t *Tailer) Follow(dir string) error {
 			return fmt.Errorf("follow log spool %s: %w", dir, err)
 		}
 		added = append(added, path)
-		t.wakeOf[path] = st.wake
+		t.wakeOf[path] = st
 		s.streams[i] = st
 	}
 	t.spools[dir] = s
 	for _, st := range s.streams {
-		s.wg.Add(1)
-		go st.run(t.onErr)
+		st.wake() // what was appended before the watch
 	}
 	return nil
 }
@@ -152,8 +148,9 @@ func (t *Tailer) Finish(dir string) error {
 	t.mu.Lock()
 	s := t.spools[dir]
 	t.mu.Unlock()
-	close(s.finish)
-	s.wg.Wait()
+	for _, st := range s.streams {
+		st.end(true)
+	}
 	t.forget(s)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove log spool: %w", err)
@@ -196,8 +193,9 @@ func (t *Tailer) Close() error {
 	}
 	t.mu.Unlock()
 	for _, s := range list {
-		close(s.stop)
-		s.wg.Wait()
+		for _, st := range s.streams {
+			st.end(false)
+		}
 		t.forget(s)
 	}
 	err := t.w.Close()
@@ -206,14 +204,12 @@ func (t *Tailer) Close() error {
 }
 
 type tailedSpool struct {
-	dir          string
-	files        *spoolFiles
-	streams      [2]*stream
-	stop, finish chan struct{}
-	wg           sync.WaitGroup
-	logMu        sync.Mutex // one stream's chunk of records goes out in one write
-	errMu        sync.Mutex
-	err          error // first error of a stream, for Finish
+	dir     string
+	files   *spoolFiles
+	streams [2]*stream
+	logMu   sync.Mutex // one stream's chunk of records goes out in one write
+	errMu   sync.Mutex
+	err     error // first error of a stream, for Finish
 }
 
 func (s *tailedSpool) fail(err error) {
@@ -225,56 +221,106 @@ func (s *tailedSpool) fail(err error) {
 }
 
 type stream struct {
-	spool     *tailedSpool
-	slot      int // 0 stdout, 1 stderr
-	path      string
+	spool *tailedSpool
+	t     *Tailer
+	slot  int // 0 stdout, 1 stderr
+	path  string
+
+	// busy: a drain goroutine runs or is about to; again: woken meanwhile,
+	// so it drains once more before it ends.
+	busy, again atomic.Bool
+
+	mu        sync.Mutex // the drain's state, below
+	ended     bool       // finished or stopped: no more drains
+	flush     *time.Timer
 	f         *os.File
 	off       int64 // next raw byte to read
 	committed int64 // raw bytes that are in the log as records
 	punched   int64
 	rec       recorder
-	wake      chan struct{}
 	buf       []byte
 }
 
-// run follows one stream until the spool is stopped or finished.
-func (st *stream) run(onErr func(string, error)) {
-	s := st.spool
-	defer s.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	report := func(err error) {
-		if err != nil {
-			s.fail(err)
-			onErr(s.dir, err)
+// wake makes sure a drain runs after this call: it starts one unless one
+// runs, which then goes round once more.
+func (st *stream) wake() {
+	st.again.Store(true)
+	if !st.busy.CompareAndSwap(false, true) {
+		return
+	}
+	st.t.wg.Add(1)
+	go st.drainWhileWoken()
+}
+
+// drainWhileWoken drains until no wake came during the last drain.
+func (st *stream) drainWhileWoken() {
+	defer st.t.wg.Done()
+	for {
+		st.again.Store(false)
+		st.mu.Lock()
+		if !st.ended {
+			st.report(st.drain())
+			st.armFlush()
+		}
+		st.mu.Unlock()
+		st.busy.Store(false)
+		// A wake between the drain and clearing busy found busy set and
+		// left it to this goroutine.
+		if !st.again.Load() || !st.busy.CompareAndSwap(false, true) {
+			return
 		}
 	}
-	for {
-		report(st.drain())
-		var flush <-chan time.Time
-		if st.rec.pending() > 0 {
-			timer.Reset(PartialFlushDelay)
-			flush = timer.C
+}
+
+// armFlush writes an unterminated rest as a P record after
+// PartialFlushDelay unless a drain comes first. st.mu is held.
+func (st *stream) armFlush() {
+	if st.rec.pending() == 0 {
+		if st.flush != nil {
+			st.flush.Stop()
 		}
-		select {
-		case <-st.wake:
-		case <-flush:
-			st.rec.flushPartial()
-			report(st.write())
-		case <-s.finish:
-			report(st.drain())
-			st.rec.flushPartial()
-			report(st.write())
-			return
-		case <-s.stop:
-			return
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		return
+	}
+	if st.flush == nil {
+		st.flush = time.AfterFunc(PartialFlushDelay, st.flushPartial)
+		return
+	}
+	st.flush.Reset(PartialFlushDelay)
+}
+
+func (st *stream) flushPartial() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended || st.rec.pending() == 0 {
+		return
+	}
+	st.rec.flushPartial()
+	st.report(st.write())
+}
+
+// end stops the stream: with finish, after draining to the end of the raw
+// file and writing the unterminated rest. No drain runs after it returns.
+func (st *stream) end(finish bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return
+	}
+	st.ended = true
+	if st.flush != nil {
+		st.flush.Stop()
+	}
+	if finish {
+		st.report(st.drain())
+		st.rec.flushPartial()
+		st.report(st.write())
+	}
+}
+
+func (st *stream) report(err error) {
+	if err != nil {
+		st.spool.fail(err)
+		st.t.onErr(st.spool.dir, err)
 	}
 }
 

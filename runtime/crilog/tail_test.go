@@ -277,3 +277,52 @@ func TestOffsetsRoundTrip(t *testing.T) {
 		t.Fatalf("garbage slot: err = %v", err)
 	}
 }
+
+// An unterminated rest goes out as a P record once the stream stayed
+// quiet for PartialFlushDelay; the line's end follows as an F record.
+func TestTailerFlushesUnterminatedRestAfterDelay(t *testing.T) {
+	dir, logPath := newSpool(t)
+	tl := newTailer(t)
+	if err := tl.Follow(dir); err != nil {
+		t.Fatal(err)
+	}
+	appendRaw(t, dir, spoolStdout, "hal")
+	if got := waitRecords(t, logPath, 1); fmt.Sprint(got) != "[stdout P hal]" {
+		t.Fatalf("records = %q, want the rest flushed as P", got)
+	}
+	appendRaw(t, dir, spoolStdout, "f\n")
+	if got := waitRecords(t, logPath, 2); fmt.Sprint(got) != "[stdout P hal stdout F f]" {
+		t.Fatalf("records = %q", got)
+	}
+}
+
+// Followed streams that are quiet hold no goroutine: the tailer's count
+// stays at its dispatcher's however many spools it follows.
+func TestTailerQuietStreamsHoldNoGoroutine(t *testing.T) {
+	tl := newTailer(t)
+	before := runtime.NumGoroutine()
+	const spools = 20
+	var logs []string
+	for i := 0; i < spools; i++ {
+		dir, logPath := newSpool(t)
+		if err := tl.Follow(dir); err != nil {
+			t.Fatal(err)
+		}
+		appendRaw(t, dir, spoolStdout, fmt.Sprintf("line %d\n", i))
+		appendRaw(t, dir, spoolStderr, "x") // a rest: its flush timer runs out too
+		logs = append(logs, logPath)
+	}
+	for _, l := range logs {
+		waitRecords(t, l, 2)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines with %d quiet spools followed, %d before", n, spools, before)
+	}
+	if n := tl.Followed(); n != spools {
+		t.Fatalf("following %d spools, want %d", n, spools)
+	}
+}
