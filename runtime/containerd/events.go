@@ -44,7 +44,10 @@ func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 		defer close(out)
 		r.subscribe(ctx, func() bool {
 			return send(runtime.Event{Type: runtime.EventResync, At: time.Now()})
-		}, send, "/tasks/exit", "/tasks/oom")
+		}, func(env *events.Envelope) bool {
+			ev, ok := convertEvent(env)
+			return !ok || send(ev)
+		}, "/tasks/exit", "/tasks/oom")
 	}()
 	return out
 }
@@ -53,7 +56,7 @@ func (r *Runtime) Events(ctx context.Context) <-chan runtime.Event {
 // handle until ctx ends or handle or renewed returns false. When the
 // stream breaks it is renewed with back-off, and renewed is called once
 // the new subscription is made.
-func (r *Runtime) subscribe(ctx context.Context, renewed func() bool, handle func(runtime.Event) bool, topics ...string) {
+func (r *Runtime) subscribe(ctx context.Context, renewed func() bool, handle func(*events.Envelope) bool, topics ...string) {
 	backoff := eventsMinBackoff
 	for again := false; ctx.Err() == nil; again = true {
 		got, ok := r.subscribeOnce(ctx, again, renewed, handle, topics)
@@ -77,7 +80,7 @@ func (r *Runtime) subscribe(ctx context.Context, renewed func() bool, handle fun
 // subscribeOnce hands events to handle until the subscription fails or ctx
 // ends. It reports whether any event arrived (the connection was healthy)
 // and false for ok when handle or renewed asked to stop.
-func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() bool, handle func(runtime.Event) bool, topics []string) (got, ok bool) {
+func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() bool, handle func(*events.Envelope) bool, topics []string) (got, ok bool) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	filters := make([]string, len(topics))
@@ -95,8 +98,7 @@ func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() 
 				continue
 			}
 			got = true
-			ev, known := convertEvent(env)
-			if known && !handle(ev) {
+			if !handle(env) {
 				return got, false
 			}
 		case <-errs:
@@ -105,6 +107,34 @@ func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() 
 			return got, true
 		}
 	}
+}
+
+// watchExecServers starts, once, the runtime's watch of its exec servers'
+// exits: a server's exit event marks it dead (see execServerExited); a
+// broken event stream marks every server dead, as one could have died
+// unseen (each is replaced at its container's next exec). One
+// subscription for all of the node's servers, not a wait per server.
+func (r *Runtime) watchExecServers() {
+	r.execWatch.Do(func() {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.subscribe(r.bg, func() bool {
+				r.execLive.Range(func(_, v any) bool {
+					v.(*execServer).markDead()
+					return true
+				})
+				return true
+			}, func(env *events.Envelope) bool {
+				if v, err := typeurl.UnmarshalAny(env.Event); err == nil {
+					if e, ok := v.(*apievents.TaskExit); ok && e.ID == execServerID {
+						r.execServerExited(e.ContainerID, e.Pid)
+					}
+				}
+				return true
+			}, "/tasks/exit")
+		}()
+	})
 }
 
 // convertEvent turns a containerd envelope into a runtime.Event.

@@ -63,6 +63,7 @@ type execServer struct {
 	pid     uint32
 	in, out *os.File // our ends of its stdin and stdout FIFOs
 	errf    *os.File // its stderr FIFO, held open and never read: the server writes nothing there
+	id      string   // its container's
 	dir     string   // the FIFOs' directory
 	dead    chan struct{}
 	once    sync.Once
@@ -121,6 +122,7 @@ func (r *Runtime) execServerFor(ctx context.Context, id string, wait bool) (*exe
 // startExecServer starts the server of container id, replacing one a
 // previous agent left, and waits for its hello.
 func (r *Runtime) startExecServer(ctx context.Context, id string) (_ *execServer, retErr error) {
+	r.watchExecServers()
 	c, err := r.client.LoadContainer(ctx, id)
 	if err != nil {
 		return nil, classify(err)
@@ -167,23 +169,13 @@ func (r *Runtime) startExecServer(ctx context.Context, id string) (_ *execServer
 	if err != nil {
 		return nil, classify(err)
 	}
-	exitCh, err := s.proc.Wait(r.bg)
-	if err != nil {
-		return nil, classify(err)
-	}
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, classify(err)
 	}
 	s.pid = s.proc.Pid()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		select {
-		case <-exitCh:
-		case <-r.bg.Done():
-		}
-		s.markDead()
-	}()
+	// From here its exit event marks it dead. One that died before this
+	// line is not marked but never says hello: the read below times out.
+	r.execLive.Store(id, s)
 	if err := s.out.SetReadDeadline(time.Now().Add(execHelloTimeout)); err != nil {
 		return nil, err
 	}
@@ -203,7 +195,7 @@ func openExecFIFOs(dir string) (*execServer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &execServer{dir: dir, dead: make(chan struct{})}
+	s := &execServer{id: filepath.Base(dir), dir: dir, dead: make(chan struct{})}
 	var err error
 	for _, f := range []struct {
 		name string
@@ -300,7 +292,19 @@ func (s *execServer) close(r *Runtime) {
 		}
 		s.markDead()
 		_ = os.RemoveAll(s.dir)
+		r.execLive.CompareAndDelete(s.id, s)
 	})
+}
+
+// execServerExited marks container id's server dead if the process that
+// exited (pid) is that server, not one it replaced.
+func (r *Runtime) execServerExited(id string, pid uint32) {
+	if v, ok := r.execLive.Load(id); ok {
+		if s := v.(*execServer); s.pid == pid {
+			s.markDead()
+			r.execLive.CompareAndDelete(id, s)
+		}
+	}
 }
 
 // killAndDelete SIGKILLs an exec process, waits for its exit and deletes

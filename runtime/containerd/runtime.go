@@ -132,7 +132,11 @@ type Runtime struct {
 	facts   factsCache // image content facts by target digest
 	created sync.Map   // ID → client.Container made by CreateContainer and not yet started or removed
 	running sync.Map   // ID → cgroups path of a container this runtime started, until its exit is recorded
-	lease   createLease
+	// execLive: container ID → its running exec server, for the server's
+	// exit event (watchExecServers, started once by execWatch).
+	execLive  sync.Map
+	execWatch sync.Once
+	lease     createLease
 
 	tailer        *crilog.Tailer // nil without LogSpoolDir
 	execMu        sync.Mutex     // guards execs
