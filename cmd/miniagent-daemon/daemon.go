@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,20 @@ type daemonFlags struct {
 	insecureRegistries                       []string
 	cluster                                  clusterFlags
 	kubeAPIAddress                           string
+}
+
+// gcPercent is the daemon's GC target unless GOGC is set. Its heap is
+// mostly long-lived pod state that grows with the pods, so a target
+// proportional to it stays safe on a bigger node, unlike a fixed
+// GOMEMLIMIT. At 250 pods, 50 (Go's default is 100) took the RSS from
+// 79 to 73 MiB (network probes) and from 95 to 87 MiB (with exec probes)
+// for no CPU that one run could tell (4.6 % / 4.7 % of a core).
+const gcPercent = 50
+
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 func runDaemon(args []string) int {
@@ -88,6 +103,7 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
 	}
+	setGCPercent()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		fmt.Fprintln(os.Stderr, "error: --v:", err)
