@@ -21,7 +21,8 @@ import (
 // stdout and stderr without pause while the agent is SIGKILLed and
 // restarted several times, and finally exits while the agent is down.
 // Its log must hold every number of both streams (duplicates are counted
-// and reported, gaps fail), and deleting the pod must leave no spool,
+// and reported, gaps fail), the log must grow while a restarted agent
+// runs, and deleting the pod must leave no spool,
 // no open file and no log goroutine behind. Both log modes run.
 func TestFaultLogsAcrossAgentKills(t *testing.T) {
 	rounds, rng := faultTest(t)
@@ -58,8 +59,16 @@ spec:
 				time.Sleep(randDelay(rng, 200*time.Millisecond, 1500*time.Millisecond)) // a backlog builds up
 				r.startDaemon()
 			}
-			if mode == "agent" && !r.goroutinesMatch("crilog.(*stream).run") {
-				t.Errorf("agent mode: no log stream goroutine while the container runs")
+			// The restarted agent follows the output again: the log grows
+			// while it runs (in agent mode it is what writes the log).
+			grew := false
+			before := r.highestNumbered("numbered", "out")
+			for deadline := time.Now().Add(10 * time.Second); !grew && time.Now().Before(deadline); {
+				time.Sleep(200 * time.Millisecond)
+				grew = r.highestNumbered("numbered", "out") > before
+			}
+			if !grew {
+				t.Errorf("%s mode: the log stays at line %d while the container writes and the agent runs", mode, before)
 			}
 			// The last kill: the container exits while nobody reads its output.
 			time.Sleep(time.Second)
@@ -89,8 +98,8 @@ spec:
 				t.Fatalf("delete: %v", errs)
 			}
 			r.checkNoLeftovers("after the pod was deleted")
-			if r.goroutinesMatch("crilog.(*stream).run") {
-				t.Errorf("a log stream goroutine is still running after the pod was deleted")
+			if r.goroutinesMatch("crilog.(*stream).drainWhileWoken") {
+				t.Errorf("a log stream's drain is still running after the pod was deleted")
 			}
 			if fds := r.daemonFDsUnder(r.rootDir, r.logsDir); len(fds) > 0 {
 				t.Errorf("daemon still has files open: %v", fds)
@@ -128,6 +137,25 @@ func numberedLines(out, stream string) (last, dups int, gaps []int) {
 		}
 	}
 	return last, dups, gaps
+}
+
+// highestNumbered is the highest line number of stream in pod's log so
+// far (0: none, or the log could not be read).
+func (r *rig) highestNumbered(pod, stream string) int {
+	out, err := r.cli("logs", pod)
+	if err != nil {
+		return 0
+	}
+	re := regexp.MustCompile(`^` + stream + ` (\d+) x+$`)
+	high := 0
+	for _, l := range strings.Split(out, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n > high {
+				high = n
+			}
+		}
+	}
+	return high
 }
 
 func tail(s string, n int) string {
