@@ -12,15 +12,13 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
 	"github.com/miniagent/miniagent/agent/api"
+	"github.com/miniagent/miniagent/agent/sources"
 )
 
 // DefaultMirrorResync is how often the mirror pods are reconciled even
@@ -129,21 +127,7 @@ func (m *Mirrors) lookup(ctx context.Context, ref v1.ObjectReference) (mirror Mi
 func (m *Mirrors) Run(ctx context.Context) error {
 	// One pod informer of its own: client-go's informer factory would link
 	// informers and listers for every API group into the daemon.
-	onNode := fields.OneTermEqualSelector("spec.nodeName", m.o.NodeName).String()
-	pods := m.o.Client.CoreV1().Pods(metav1.NamespaceAll)
-	// ToListWatcherWithWatchListSemantics tells the reflector whether the
-	// client can stream the initial list in a watch (a fake clientset
-	// cannot), as the generated informers do.
-	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
-			lo.FieldSelector = onNode
-			return pods.List(ctx, lo)
-		},
-		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
-			lo.FieldSelector = onNode
-			return pods.Watch(ctx, lo)
-		},
-	}, m.o.Client), &v1.Pod{}, 0, cache.Indexers{})
+	inf := cache.NewSharedIndexInformer(sources.PodsOnNode(m.o.Client, m.o.NodeName), &v1.Pod{}, 0, cache.Indexers{})
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {

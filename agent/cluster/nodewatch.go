@@ -4,11 +4,10 @@ import (
 	"context"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/miniagent/miniagent/agent/sources"
 )
 
 // NodeSink is told the Node as the apiserver has it, on every change
@@ -25,16 +24,7 @@ type NodeSink interface {
 func (n *Node) watchNode(ctx context.Context) {
 	selector := fields.OneTermEqualSelector("metadata.name", n.o.NodeName).String()
 	nodes := n.o.Client.CoreV1().Nodes()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = selector
-			return nodes.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = selector
-			return nodes.Watch(ctx, o)
-		},
-	}
+	lw := sources.Selected(selector, nodes.List, nodes.Watch)
 	hand := func(obj any) {
 		if node, ok := obj.(*v1.Node); ok && node.Name == n.o.NodeName {
 			n.o.Sink.SetAPIServerNode(node)

@@ -83,21 +83,7 @@ func (s *APIServerSource) push(objs []interface{}) {
 
 // Run lists and watches until ctx ends, sending each new pod set.
 func (s *APIServerSource) Run(ctx context.Context, out chan<- Update) error {
-	selector := fields.OneTermEqualSelector("spec.nodeName", s.nodeName).String()
-	pods := s.client.CoreV1().Pods(metav1.NamespaceAll)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = selector
-			return pods.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = selector
-			return pods.Watch(ctx, o)
-		},
-	}
-	// The client says whether it streams lists (WatchList); client-go's
-	// fake clientset does not.
-	r := cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, s.client), &v1.Pod{}, s.store, cache.ReflectorOptions{Name: "pods on node " + s.nodeName})
+	r := cache.NewReflectorWithOptions(PodsOnNode(s.client, s.nodeName), &v1.Pod{}, s.store, cache.ReflectorOptions{Name: "pods on node " + s.nodeName})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -163,4 +149,29 @@ func (s *APIServerSource) Cached(namespace, name string) *v1.Pod {
 	}
 	p, _ := obj.(*v1.Pod)
 	return p
+}
+
+// PodsOnNode lists and watches the pods of every namespace bound to node
+// (the field selector spec.nodeName=<node>), as the kubelet watches its
+// pods. The client says whether it streams lists (WatchList); client-go's
+// fake clientset does not.
+func PodsOnNode(client kubernetes.Interface, node string) cache.ListerWatcher {
+	pods := client.CoreV1().Pods(metav1.NamespaceAll)
+	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	return cache.ToListWatcherWithWatchListSemantics(Selected(onNode, pods.List, pods.Watch), client)
+}
+
+// Selected is the list and watch of one resource restricted to the field
+// selector selector.
+func Selected[L runtime.Object](selector string, list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return watchFn(ctx, o)
+		},
+	}
 }
