@@ -88,7 +88,7 @@ func (r *Runtime) subscribeOnce(ctx context.Context, again bool, renewed func() 
 		filters[i] = fmt.Sprintf(`namespace==%q,topic==%q`, r.opts.Namespace, t)
 	}
 	msgs, errs := r.client.Subscribe(sctx, filters...)
-	if again && renewed != nil && !renewed() {
+	if again && !renewed() {
 		return false, false
 	}
 	for {
@@ -126,10 +126,8 @@ func (r *Runtime) watchExecServers() {
 				})
 				return true
 			}, func(env *events.Envelope) bool {
-				if v, err := typeurl.UnmarshalAny(env.Event); err == nil {
-					if e, ok := v.(*apievents.TaskExit); ok && e.ID == execServerID {
-						r.execServerExited(e.ContainerID, e.Pid)
-					}
+				if e, ok := payload(env).(*apievents.TaskExit); ok && e.ID == execServerID {
+					r.execServerExited(e.ContainerID, e.Pid)
 				}
 				return true
 			}, "/tasks/exit")
@@ -139,14 +137,7 @@ func (r *Runtime) watchExecServers() {
 
 // convertEvent turns a containerd envelope into a runtime.Event.
 func convertEvent(env *events.Envelope) (runtime.Event, bool) {
-	if env.Event == nil {
-		return runtime.Event{}, false
-	}
-	v, err := typeurl.UnmarshalAny(env.Event)
-	if err != nil {
-		return runtime.Event{}, false
-	}
-	switch e := v.(type) {
+	switch e := payload(env).(type) {
 	case *apievents.TaskExit:
 		if e.ID != e.ContainerID {
 			return runtime.Event{}, false // an exec'd process
@@ -160,4 +151,17 @@ func convertEvent(env *events.Envelope) (runtime.Event, bool) {
 		return runtime.Event{Type: runtime.EventOOM, ContainerID: e.ContainerID, At: env.Timestamp}, true
 	}
 	return runtime.Event{}, false
+}
+
+// payload is the event an envelope carries, nil if it carries none that
+// decodes.
+func payload(env *events.Envelope) any {
+	if env.Event == nil {
+		return nil
+	}
+	v, err := typeurl.UnmarshalAny(env.Event)
+	if err != nil {
+		return nil
+	}
+	return v
 }
