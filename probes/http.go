@@ -77,11 +77,12 @@ func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host str
 	if pg.bad != nil {
 		return outcomeFailure, pg.bad.Error(), nil
 	}
-	req := pg.req.WithContext(ctx)
+	// pg.req's own context is not used (see preparedGet): it is sent as it
+	// is, without the copy WithContext would make per probe.
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	res, body, err := getFollowingRedirects(tctx, nsPath, req, pg.wire)
+	res, body, err := getFollowingRedirects(tctx, nsPath, pg.req, pg.wire)
 	if err != nil {
 		return outcomeFailure, err.Error(), nil // timeouts and refused connections are failures
 	}
@@ -207,12 +208,40 @@ func roundTrip(ctx context.Context, nsPath string, req *http.Request, wire []byt
 			return response{}, nil, errors.New("net/http: too many 1xx informational responses")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxOutput))
+	body, err := readBody(res.Body)
 	return response{Response: res, bodyErr: err}, body, nil
 }
 
 // readerPool keeps the response readers' 4 KiB buffers between probes.
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// bodyPool keeps maxOutput-byte buffers for readBody.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, maxOutput); return &b }}
+
+// readBody reads r to its end or to maxOutput bytes, whichever comes
+// first, as io.ReadAll of an io.LimitReader would, into a pooled buffer:
+// only the bytes read are copied out (ReadAll's growing buffers were a
+// seventh of an HTTP probe's allocations). On an error it returns what
+// was read before it.
+func readBody(r io.Reader) ([]byte, error) {
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
+	buf := *bp
+	n := 0
+	var err error
+	for n < len(buf) {
+		var m int
+		m, err = r.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return bytes.Clone(buf[:n]), err
+}
 
 // timedOut tells whether err came from running out of ctx's time: the
 // connection's deadline (set to ctx's) or ctx itself.

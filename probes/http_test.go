@@ -1,8 +1,11 @@
 package probes
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -195,4 +199,54 @@ func closedPort(t *testing.T) int {
 	p := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	return p
+}
+
+// errAfter reads data, then fails with err.
+type errAfter struct {
+	data []byte
+	err  error
+}
+
+func (r *errAfter) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// readBody must give what io.ReadAll of an io.LimitReader(maxOutput) gives.
+func TestReadBodyIsReadAllOfLimit(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"empty", func() io.Reader { return strings.NewReader("") }},
+		{"short", func() io.Reader { return strings.NewReader("ok") }},
+		{"exactly the limit", func() io.Reader { return strings.NewReader(strings.Repeat("a", maxOutput)) }},
+		{"past the limit", func() io.Reader { return strings.NewReader(strings.Repeat("b", 3*maxOutput+7)) }},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader("slow body")) }},
+		{"error after data", func() io.Reader { return &errAfter{data: []byte("part"), err: boom} }},
+		{"error at once", func() io.Reader { return &errAfter{err: boom} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := io.ReadAll(io.LimitReader(tc.r(), maxOutput))
+			for range 2 { // the second run gets a used pooled buffer
+				got, err := readBody(tc.r())
+				if !bytes.Equal(got, want) || !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+					t.Fatalf("readBody = %d bytes, %v; ReadAll = %d bytes, %v", len(got), err, len(want), wantErr)
+				}
+				// What it returned is its own: the pooled buffer's next use
+				// must not change it.
+				if _, err := readBody(strings.NewReader(strings.Repeat("z", maxOutput))); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatal("a later readBody changed an earlier body")
+				}
+			}
+		})
+	}
 }
