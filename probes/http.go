@@ -192,6 +192,9 @@ func roundTrip(ctx context.Context, nsPath string, req *http.Request, wire []byt
 	if _, err := conn.Write(wire); err != nil {
 		return response{}, nil, err
 	}
+	if rc, ok := conn.(*rawConn); ok {
+		rc.expectWait() // the server has yet to see the request
+	}
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); readerPool.Put(br) }() // the body is read below: nothing keeps br

@@ -32,6 +32,8 @@ type Manager struct {
 	stats     schedStats
 	// onWait, if set, is told how long each exec probe waited for its slot.
 	onWait func(time.Duration)
+	// observe, if set, is told of every probe run that gave a result.
+	observe func(Observation)
 
 	mu         sync.Mutex
 	containers map[string]*instance // by container ID

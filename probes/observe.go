@@ -3,9 +3,6 @@ package probes
 import (
 	"context"
 	"time"
-
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/utils/clock"
 )
 
 // Observation is one probe run that gave a result, for metrics.
@@ -17,6 +14,12 @@ type Observation struct {
 	Success bool
 	// Duration is how long the run took on the Manager's clock.
 	Duration time.Duration
+	// Memo is the same slot for every run of one probe of one container
+	// instance, and only that probe's runs are told it: the observer may
+	// keep what it looked up for the probe there (its metric series, say)
+	// instead of looking it up again on every run. The Manager never
+	// reads it.
+	Memo *any
 }
 
 // SetObserver makes the Manager tell f about every probe run that gave a
@@ -25,10 +28,9 @@ type Observation struct {
 // called from the probe's worker goroutine and must not block. Call
 // SetObserver before the first AddContainer; a nil f does nothing.
 func (m *Manager) SetObserver(f func(Observation)) {
-	if f == nil {
-		return
+	if f != nil {
+		m.observe = f
 	}
-	m.prober = &observedProber{next: m.prober, clock: m.clock, observe: f}
 }
 
 // SetWaitObserver makes the Manager tell f how long each exec probe waited
@@ -36,27 +38,21 @@ func (m *Manager) SetObserver(f func(Observation)) {
 // never wait. f must not block; call it before the first AddContainer.
 func (m *Manager) SetWaitObserver(f func(time.Duration)) { m.onWait = f }
 
-// observedProber passes each probe run on and tells its result.
-type observedProber struct {
-	next    prober
-	clock   clock.PassiveClock
-	observe func(Observation)
-}
-
-func (o *observedProber) probe(ctx context.Context, kind ProbeType, t *Target, p *v1.Probe) (outcome, string, error) {
-	begin := o.clock.Now()
-	out, output, err := o.next.probe(ctx, kind, t, p)
+// observed runs the probe once and tells the observer, if any, of a run
+// that gave a result.
+func (w *worker) observed(ctx context.Context) (outcome, string, error) {
+	m := w.m
+	if m.observe == nil {
+		return m.prober.probe(ctx, w.kind, &w.inst.target, w.spec)
+	}
+	begin := m.clock.Now()
+	out, output, err := m.prober.probe(ctx, w.kind, &w.inst.target, w.spec)
 	if err == nil && ctx.Err() == nil {
-		o.observe(Observation{
-			Type: kind, PodUID: t.PodUID, Namespace: t.Namespace, PodName: t.PodName, ContainerName: t.ContainerName,
-			Success: out != outcomeFailure, Duration: o.clock.Since(begin),
+		t := &w.inst.target
+		m.observe(Observation{
+			Type: w.kind, PodUID: t.PodUID, Namespace: t.Namespace, PodName: t.PodName, ContainerName: t.ContainerName,
+			Success: out != outcomeFailure, Duration: m.clock.Since(begin), Memo: &w.memo,
 		})
 	}
 	return out, output, err
-}
-
-func (o *observedProber) forget(p *v1.Probe) {
-	if f, ok := o.next.(forgetter); ok {
-		f.forget(p)
-	}
 }

@@ -27,8 +27,35 @@ func TestObserverSeesRunsWithResults(t *testing.T) {
 	for i, success := range []bool{true, true, false} {
 		w := want
 		w.Success = success
-		if got[i] != w {
-			t.Errorf("observation %d = %+v, want %+v", i, got[i], w)
+		o := got[i]
+		if o.Memo == nil || o.Memo != got[0].Memo {
+			t.Errorf("observation %d has memo %p, want the probe's one slot %p", i, o.Memo, got[0].Memo)
+		}
+		o.Memo = nil
+		if o != w {
+			t.Errorf("observation %d = %+v, want %+v", i, o, w)
+		}
+	}
+}
+
+// Each probe of each container instance has its own memo slot, kept from
+// run to run; the Manager leaves what the observer put there alone.
+func TestObserverMemoIsPerProbe(t *testing.T) {
+	f := newFixture(t, &v1.Container{Name: "web",
+		LivenessProbe:  execProbe(v1.Probe{PeriodSeconds: 10}),
+		ReadinessProbe: execProbe(v1.Probe{PeriodSeconds: 10})})
+	seen := map[ProbeType][]any{}
+	f.m.SetObserver(func(o Observation) {
+		seen[o.Type] = append(seen[o.Type], *o.Memo)
+		*o.Memo = string(o.Type) + "'s"
+	})
+	for range 2 {
+		f.probe(Liveness)
+		f.probe(Readiness)
+	}
+	for _, kind := range []ProbeType{Liveness, Readiness} {
+		if got := seen[kind]; len(got) != 2 || got[0] != nil || got[1] != string(kind)+"'s" {
+			t.Errorf("%s memo on each run: %v, want [<nil> %s's]", kind, got, kind)
 		}
 	}
 }
@@ -55,11 +82,13 @@ func TestObserverTimesOnTheManagersClock(t *testing.T) {
 	}
 }
 
-func TestNilObserverLeavesTheProberAlone(t *testing.T) {
-	f := newFixture(t, &v1.Container{Name: "web"})
-	before := f.m.prober
+func TestNilObserverKeepsTheObserver(t *testing.T) {
+	f := newFixture(t, &v1.Container{Name: "web", ReadinessProbe: execProbe(v1.Probe{PeriodSeconds: 10})})
+	runs := 0
+	f.m.SetObserver(func(Observation) { runs++ })
 	f.m.SetObserver(nil)
-	if f.m.prober != before {
-		t.Fatal("a nil observer wrapped the prober")
+	f.probe(Readiness)
+	if runs != 1 {
+		t.Fatalf("%d runs observed after SetObserver(nil), want 1: nil does nothing", runs)
 	}
 }

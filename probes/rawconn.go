@@ -43,6 +43,7 @@ import (
 // returned.
 type rawConn struct {
 	raddr  *net.TCPAddr
+	sa     unix.Sockaddr // raddr, for connectResult
 	closed atomic.Bool
 
 	mu sync.Mutex
@@ -110,6 +111,7 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 	}
 	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1})
 	c := newRawConn(fd, raddr)
+	c.sa = sa
 	err = unix.Connect(fd, sa)
 	for err == unix.EINTR {
 		err = unix.Connect(fd, sa)
@@ -142,6 +144,19 @@ func (c *rawConn) register() {
 	}
 	if !c.wdl.IsZero() {
 		_ = c.f.SetWriteDeadline(c.wdl)
+	}
+}
+
+// expectWait puts the socket on the poller now, for a caller that knows
+// its next read has to wait (an answer from another process): trying the
+// bare descriptor first would cost a read that finds nothing, and
+// syscall.RawConn.Read then tries once more before it waits.
+func (c *rawConn) expectWait() {
+	if c.bare() {
+		if !c.closed.Load() {
+			c.register()
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -181,38 +196,30 @@ func (c *rawConn) onBare(dl *time.Time, try func(fd int) bool) (done bool, err e
 // expired reports whether the deadline dl (zero: none) has passed.
 func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
 
-// connectResult says whether the connect in progress on fd has ended, and
-// how. RawConn.Write forgets readiness seen before it was called, and the
-// connect may have finished since it started: so the socket is asked.
-func connectResult(fd int) (done bool, err error) {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-	n, err := unix.Poll(pfd, 0)
-	for err == unix.EINTR {
-		n, err = unix.Poll(pfd, 0)
-	}
-	if err != nil {
-		return true, os.NewSyscallError("poll", err)
-	}
-	if n == 0 || pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == 0 {
-		return false, nil // still connecting
-	}
-	n, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	switch {
-	case err != nil:
-		return true, err
-	case n == int(unix.EINPROGRESS) || n == int(unix.EALREADY) || n == int(unix.EINTR):
+// connectResult says whether the connect to sa in progress on fd has
+// ended, and how, by calling connect again: the kernel answers 0 (or
+// EISCONN) once the connection is made, EALREADY while it is still being
+// made, and the connect's error if it failed. That is one system call
+// where poll(2) and then SO_ERROR (the net package's way) were two; a
+// wake-up that came too early just answers EALREADY. RawConn.Write
+// forgets readiness seen before it was called, and the connect may have
+// finished since it started: so the socket is asked.
+func connectResult(fd int, sa unix.Sockaddr) (done bool, err error) {
+	err = unix.Connect(fd, sa)
+	switch err {
+	case nil, unix.EISCONN:
+		return true, nil
+	case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
 		return false, nil
-	case n != 0:
-		return true, unix.Errno(n)
 	}
-	return true, nil
+	return true, err
 }
 
 // awaitConnect waits until a connect in progress ends, ctx's deadline
 // passes (os.ErrDeadlineExceeded) or ctx is cancelled (its error). It is
 // called before the connection is shared, so no other call runs.
 func (c *rawConn) awaitConnect(ctx context.Context) error {
-	if done, err := connectResult(c.fd); done {
+	if done, err := connectResult(c.fd, c.sa); done {
 		return err
 	}
 	c.mu.Lock()
@@ -225,7 +232,7 @@ func (c *rawConn) awaitConnect(ctx context.Context) error {
 	defer stop()
 	var soerr error
 	err := c.rc.Write(func(fd uintptr) bool {
-		done, err := connectResult(int(fd))
+		done, err := connectResult(int(fd), c.sa)
 		soerr = err
 		return done
 	})

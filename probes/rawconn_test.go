@@ -221,3 +221,61 @@ func TestRawConnStaysBareUntilItWaits(t *testing.T) {
 		t.Errorf("open fds %d -> %d", before, after)
 	}
 }
+
+// connectResult tells a connect still in progress (EALREADY) from one
+// made (0, then EISCONN when asked again) and one refused, with one
+// connect(2) each.
+func TestConnectResult(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cases := []struct {
+		name     string
+		port     int
+		wantErr  error
+		stalling bool // never made: the SYN goes unanswered
+	}{
+		{name: "made", port: l.Addr().(*net.TCPAddr).Port},
+		{name: "refused", port: closedPort(t), wantErr: unix.ECONNREFUSED},
+		{name: "in progress", port: blackholePort(t), stalling: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			sa := &unix.SockaddrInet4{Port: tc.port, Addr: [4]byte{127, 0, 0, 1}}
+			if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != tc.wantErr {
+				t.Fatalf("connect: %v", err)
+			} else if err == tc.wantErr && err != nil {
+				t.Skip("refused by connect itself: connectResult is not asked")
+			}
+			if tc.stalling {
+				for range 3 {
+					time.Sleep(20 * time.Millisecond)
+					if done, err := connectResult(fd, sa); done || err != nil {
+						t.Fatalf("connect with an unanswered SYN: done %v, %v; want in progress", done, err)
+					}
+				}
+				return
+			}
+			var done bool
+			waitFor(t, 2*time.Second, "the connect to end", func() bool {
+				done, err = connectResult(fd, sa)
+				return done
+			})
+			if err != tc.wantErr {
+				t.Fatalf("connectResult: %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil {
+				if done, err := connectResult(fd, sa); !done || err != nil {
+					t.Fatalf("asked again once made: done %v, %v; want done, no error", done, err)
+				}
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ type worker struct {
 	// probedStarted: a probe ran with the startup probe passed (a trigger
 	// then asks for nothing new).
 	probedStarted bool
+	memo          any // the observer's, see Observation.Memo
 }
 
 func newWorker(m *Manager, inst *instance, kind ProbeType, p *v1.Probe) *worker {
@@ -249,7 +250,7 @@ func (w *worker) probeWithRetries(ctx context.Context) (outcome, string, error) 
 		err    error
 	)
 	for i := 0; i < maxProbeRetries; i++ {
-		out, output, err = w.m.prober.probe(ctx, w.kind, &w.inst.target, w.spec)
+		out, output, err = w.observed(ctx)
 		if err == nil || ctx.Err() != nil {
 			break
 		}

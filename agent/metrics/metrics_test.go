@@ -338,3 +338,44 @@ kubelet_runtime_operations_errors_total{operation_type="start_container"} 1
 		}
 	}
 }
+
+// A probe's series are looked up on its first run of each result and kept
+// in its memo: later runs count on them, a run after ForgetPod does not
+// bring the pod's series back, and a memo filled by another Metrics is
+// not used.
+func TestProbeSeriesKeptInMemo(t *testing.T) {
+	m := New()
+	var memo any
+	web := probes.Observation{Type: probes.Readiness, PodUID: "u1", Namespace: "default", PodName: "web", ContainerName: "app",
+		Success: true, Duration: 20 * time.Millisecond, Memo: &memo}
+	m.ObserveProbe(web)
+	s, ok := memo.(*probeSeries)
+	if !ok || s.ok == nil || s.failed != nil {
+		t.Fatalf("memo after a success = %#v, want the successful series only", memo)
+	}
+	m.ObserveProbe(web)
+	if memo != any(s) {
+		t.Fatal("the memo was replaced on the second run")
+	}
+	web.Success = false
+	m.ObserveProbe(web)
+	compare(t, m, `
+# HELP prober_probe_total Liveness, readiness and startup probe runs of a container, by result.
+# TYPE prober_probe_total counter
+prober_probe_total{container="app",namespace="default",pod="web",pod_uid="u1",probe_type="Readiness",result="failed"} 1
+prober_probe_total{container="app",namespace="default",pod="web",pod_uid="u1",probe_type="Readiness",result="successful"} 2
+`, "prober_probe_total")
+
+	m.ForgetPod("u1", "default", "web")
+	m.ObserveProbe(web) // a late run of the removed pod's probe
+	if n := testutil.CollectAndCount(m.probes); n != 0 {
+		t.Errorf("%d probe series after ForgetPod and a late run, want 0", n)
+	}
+
+	other := New()
+	web.Success = true
+	other.ObserveProbe(web)
+	if got := testutil.ToFloat64(other.probes.WithLabelValues("Readiness", ProbeSuccessful, "app", "web", "default", "u1")); got != 1 {
+		t.Errorf("another Metrics counted %v successful runs through a memo it did not fill, want 1", got)
+	}
+}
