@@ -78,16 +78,16 @@ func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host str
 		return outcomeFailure, pg.bad.Error(), nil
 	}
 	// pg.req's own context is not used (see preparedGet): it is sent as it
-	// is, without the copy WithContext would make per probe.
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	res, body, err := getFollowingRedirects(tctx, nsPath, pg.req, pg.wire)
+	// is, without the copy WithContext would make per probe. Neither is a
+	// context with the timeout made: its deadline is passed on, and ctx
+	// only cancels.
+	deadline := time.Now().Add(timeout)
+	res, body, err := getFollowingRedirects(ctx, deadline, nsPath, pg.req, pg.wire)
 	if err != nil {
 		return outcomeFailure, err.Error(), nil // timeouts and refused connections are failures
 	}
 	if res.bodyErr != nil {
-		if timedOut(tctx, res.bodyErr) {
+		if timedOut(deadline, res.bodyErr) {
 			res.bodyErr = errors.New("context deadline exceeded (Client.Timeout or context cancellation while reading body)")
 		}
 		return outcomeFailure, "", res.bodyErr
@@ -109,19 +109,20 @@ type response struct {
 }
 
 // getFollowingRedirects sends req and follows redirects the way http.Client
-// does for a GET with sameHostRedirects as its CheckRedirect. Errors are
-// *url.Error, worded like the client's.
+// does for a GET with sameHostRedirects as its CheckRedirect, all before
+// deadline; cancelling ctx ends it too. Errors are *url.Error, worded like
+// the client's.
 //
 // wire, if not nil, is req on the wire (prepared once); redirects are
 // written out anew.
-func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
+func getFollowingRedirects(ctx context.Context, deadline time.Time, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
 	reqs := []*http.Request{}
 	for {
 		reqs = append(reqs, req)
-		res, body, err := roundTrip(ctx, nsPath, req, wire)
+		res, body, err := roundTrip(ctx, deadline, nsPath, req, wire)
 		wire = nil
 		if err != nil {
-			if timedOut(ctx, err) {
+			if timedOut(deadline, err) {
 				var op *net.OpError
 				if !errors.As(err, &op) || op.Op != "dial" {
 					err = context.DeadlineExceeded
@@ -162,16 +163,14 @@ func getFollowingRedirects(ctx context.Context, nsPath string, req *http.Request
 
 // roundTrip sends req (as wire, if not nil) over a new connection made in
 // the namespace at nsPath and reads the response head and up to maxOutput
-// bytes of its body.
-func roundTrip(ctx context.Context, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
-	conn, err := dial(ctx, nsPath, "tcp", hostPort(req.URL))
+// bytes of its body, before deadline.
+func roundTrip(ctx context.Context, deadline time.Time, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
+	conn, err := dialUntil(ctx, deadline, nsPath, "tcp", hostPort(req.URL))
 	if err != nil {
 		return response{}, nil, err
 	}
 	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
+	_ = conn.SetDeadline(deadline)
 	// Cancelling ctx (the worker stops) aborts blocked I/O.
 	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })()
 
@@ -246,10 +245,10 @@ func readBody(r io.Reader) ([]byte, error) {
 	return bytes.Clone(buf[:n]), err
 }
 
-// timedOut tells whether err came from running out of ctx's time: the
-// connection's deadline (set to ctx's) or ctx itself.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() == context.DeadlineExceeded || errors.Is(err, os.ErrDeadlineExceeded)
+// timedOut tells whether err came from running out of time: the
+// connection's deadline (set to the probe's), or the deadline passed.
+func timedOut(deadline time.Time, err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || expired(deadline)
 }
 
 func isRedirect(code int) bool {

@@ -61,6 +61,12 @@ type rawConn struct {
 // closes with a 1 s linger, like the kubelet's probe dialer's, so frequent
 // probes leave no TIME_WAIT sockets.
 func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
+	deadline, _ := ctx.Deadline()
+	return dialRawUntil(ctx, deadline, nsPath, ip, port)
+}
+
+// dialRawUntil is dialRaw before deadline (zero: none); ctx only cancels.
+func dialRawUntil(ctx context.Context, deadline time.Time, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
 	ip = ip.Unmap()
 	raddr := &net.TCPAddr{IP: ip.AsSlice(), Port: port, Zone: ip.Zone()}
 	fail := func(syscall string, err error) error {
@@ -117,7 +123,7 @@ func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.C
 		err = unix.Connect(fd, sa)
 	}
 	if err == unix.EINPROGRESS {
-		err = c.awaitConnect(ctx)
+		err = c.awaitConnect(ctx, deadline)
 	}
 	if err != nil {
 		c.Close()
@@ -215,18 +221,18 @@ func connectResult(fd int, sa unix.Sockaddr) (done bool, err error) {
 	return true, err
 }
 
-// awaitConnect waits until a connect in progress ends, ctx's deadline
+// awaitConnect waits until a connect in progress ends, the deadline
 // passes (os.ErrDeadlineExceeded) or ctx is cancelled (its error). It is
 // called before the connection is shared, so no other call runs.
-func (c *rawConn) awaitConnect(ctx context.Context) error {
+func (c *rawConn) awaitConnect(ctx context.Context, deadline time.Time) error {
 	if done, err := connectResult(c.fd, c.sa); done {
 		return err
 	}
 	c.mu.Lock()
 	c.register()
 	c.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.f.SetWriteDeadline(dl)
+	if !deadline.IsZero() {
+		_ = c.f.SetWriteDeadline(deadline)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.f.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
