@@ -104,8 +104,9 @@ func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host str
 
 // response is a response whose body (its first maxOutput bytes) was read.
 type response struct {
-	*http.Response
-	bodyErr error // reading the body failed
+	StatusCode int
+	Header     http.Header // nil when read by readPlainResponse: not a redirect
+	bodyErr    error       // reading the body failed
 }
 
 // getFollowingRedirects sends req and follows redirects the way http.Client
@@ -197,6 +198,9 @@ func roundTrip(ctx context.Context, deadline time.Time, nsPath string, req *http
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); readerPool.Put(br) }() // the body is read below: nothing keeps br
+	if code, body, err, ok := readPlainResponse(br); ok {
+		return response{StatusCode: code, bodyErr: err}, body, nil
+	}
 	var res *http.Response
 	for informational := 0; ; informational++ {
 		if res, err = http.ReadResponse(br, req); err != nil {
@@ -211,7 +215,7 @@ func roundTrip(ctx context.Context, deadline time.Time, nsPath string, req *http
 		}
 	}
 	body, err := readBody(res.Body)
-	return response{Response: res, bodyErr: err}, body, nil
+	return response{StatusCode: res.StatusCode, Header: res.Header, bodyErr: err}, body, nil
 }
 
 // readerPool keeps the response readers' 4 KiB buffers between probes.

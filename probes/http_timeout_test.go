@@ -40,7 +40,9 @@ func TestHTTPProbeTimeoutsAndCancel(t *testing.T) {
 	defer srv.Close()
 	port := serverPort(t, srv.URL)
 	hole := blackholePort(t)
-	url := func(port int, path string) string { return "Get \"http://127.0.0.1:" + strconv.Itoa(port) + path + "\": " }
+	url := func(port int, path string) string {
+		return "Get \"http://127.0.0.1:" + strconv.Itoa(port) + path + "\": "
+	}
 
 	target := &Target{PodIP: "127.0.0.1", Container: &v1.Container{Name: "web"}}
 	probe := func(ctx context.Context, port int, path string, timeout int32) (outcome, string, error, time.Duration) {
