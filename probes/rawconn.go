@@ -3,7 +3,6 @@ package probes
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -50,8 +49,9 @@ type rawConn struct {
 	fd int
 	// f and rc are nil until a call had to wait; from then on every call
 	// goes through them.
-	f  *os.File
-	rc syscall.RawConn
+	f   *os.File
+	rc  syscall.RawConn
+	pio pollIO // Read's and Write's once on the poller
 	// Deadlines set while f is nil, applied to f when it is made.
 	rdl, wdl time.Time
 }
@@ -266,87 +266,6 @@ func (c *rawConn) ioErr(op string, err error) error {
 		err = net.ErrClosed
 	}
 	return c.opErr(op, err)
-}
-
-func (c *rawConn) Read(p []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("read", net.ErrClosed)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	var (
-		n    int
-		rerr error
-	)
-	read := func(fd int) bool {
-		for {
-			n, rerr = unix.Read(fd, p)
-			if rerr != unix.EINTR {
-				return rerr != unix.EAGAIN
-			}
-		}
-	}
-	if done, err := c.onBare(&c.rdl, read); err != nil {
-		return 0, c.opErr("read", err)
-	} else if done {
-		return c.readResult(n, rerr)
-	}
-	if err := c.rc.Read(func(fd uintptr) bool { return read(int(fd)) }); err != nil {
-		return 0, c.ioErr("read", err)
-	}
-	return c.readResult(n, rerr)
-}
-
-func (c *rawConn) readResult(n int, err error) (int, error) {
-	switch {
-	case err != nil:
-		return 0, c.opErr("read", err)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-func (c *rawConn) Write(p []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("write", net.ErrClosed)
-	}
-	done := 0
-	var werr error
-	write := func(fd int) bool {
-		for done < len(p) {
-			// MSG_NOSIGNAL: a peer that went away is EPIPE, never SIGPIPE.
-			n, err := unix.SendmsgN(fd, p[done:], nil, nil, unix.MSG_NOSIGNAL)
-			switch {
-			case err == nil:
-				done += n
-			case err == unix.EINTR:
-			case err == unix.EAGAIN:
-				return false
-			default:
-				werr = err
-				return true
-			}
-		}
-		return true
-	}
-	if decided, err := c.onBare(&c.wdl, write); err != nil {
-		return 0, c.opErr("write", err)
-	} else if decided {
-		return c.writeResult(done, werr)
-	}
-	if err := c.rc.Write(func(fd uintptr) bool { return write(int(fd)) }); err != nil {
-		return done, c.ioErr("write", err)
-	}
-	return c.writeResult(done, werr)
-}
-
-func (c *rawConn) writeResult(done int, err error) (int, error) {
-	if err != nil {
-		return done, c.opErr("write", err)
-	}
-	return done, nil
 }
 
 // Close closes the socket: blocked calls end with net.ErrClosed, and the
