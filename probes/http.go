@@ -56,7 +56,9 @@ func prepareGet(host string, port int, a *v1.HTTPGetAction) *preparedGet {
 // compression, Timeout = timeoutSeconds, same-host redirects only) does on
 // the wire, without an http.Transport: one new connection per request,
 // written with Request.Write ("Connection: close") and read with
-// ReadResponse. timeout bounds the whole probe, redirects included.
+// ReadResponse (or readPlainResponse, which gives the same results for the
+// plain answers it takes). timeout bounds the whole probe, redirects
+// included.
 //
 // The request is taken from *cache when it was prepared for the same host
 // and port, and prepared there otherwise (cache nil: no caching).
