@@ -45,12 +45,12 @@ func TestHTTPProbeTimeoutsAndCancel(t *testing.T) {
 	}
 
 	target := &Target{PodIP: "127.0.0.1", Container: &v1.Container{Name: "web"}}
-	probe := func(ctx context.Context, port int, path string, timeout int32) (outcome, string, error, time.Duration) {
+	probe := func(ctx context.Context, port int, path string, timeout int32) (outcome, string, time.Duration, error) {
 		p := httpProbe(intstr.FromInt32(int32(port)), path)
 		p.TimeoutSeconds = timeout
 		start := time.Now()
 		out, msg, err := (&handlers{}).probe(ctx, Readiness, target, p)
-		return out, msg, err, time.Since(start)
+		return out, msg, time.Since(start), err
 	}
 
 	for _, tc := range []struct {
@@ -68,7 +68,7 @@ func TestHTTPProbeTimeoutsAndCancel(t *testing.T) {
 			wantErr: "context deadline exceeded (Client.Timeout or context cancellation while reading body)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, msg, err, took := probe(context.Background(), tc.port, tc.path, 1)
+			out, msg, took, err := probe(context.Background(), tc.port, tc.path, 1)
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()
@@ -90,7 +90,7 @@ func TestHTTPProbeTimeoutsAndCancel(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(100*time.Millisecond, cancel)
-			_, _, _, took := probe(ctx, p, path, 30)
+			_, _, took, _ := probe(ctx, p, path, 30)
 			if took < 100*time.Millisecond || took > time.Second {
 				t.Errorf("a cancelled probe with a 30 s timeout took %v", took)
 			}
