@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"strconv"
 )
 
 // Nearly every health endpoint answers a probe in one plain form: a status
@@ -120,19 +121,11 @@ func plainText(b []byte) bool {
 	return true
 }
 
-// plainLength parses a Content-Length of 1 to 18 digits.
+// plainLength parses a Content-Length as net/http does (digits only, at
+// most 2^63-1); the value was already trimmed.
 func plainLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
+	n, err := strconv.ParseUint(string(v), 10, 63)
+	return int64(n), err == nil
 }
 
 func asciiEqualFold(b []byte, s string) bool {

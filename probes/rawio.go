@@ -24,16 +24,7 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	} else if done {
 		return c.readResult(call.n, call.err)
 	}
-	// On the poller.
-	pio := &c.pio
-	pio.rmu.Lock()
-	if pio.readFn == nil {
-		pio.readFn = func(fd uintptr) bool { return pio.r.read(int(fd)) }
-	}
-	pio.r = ioCall{p: p}
-	err := c.rc.Read(pio.readFn)
-	call, pio.r = pio.r, ioCall{}
-	pio.rmu.Unlock()
+	call, err := c.pio.r.run(call, (*ioCall).read, c.rc.Read)
 	if err != nil {
 		return 0, c.ioErr("read", err)
 	}
@@ -61,15 +52,7 @@ func (c *rawConn) Write(p []byte) (int, error) {
 		return c.writeResult(call.n, call.err)
 	}
 	// On the poller, with what the bare try wrote so far.
-	pio := &c.pio
-	pio.wmu.Lock()
-	if pio.writeFn == nil {
-		pio.writeFn = func(fd uintptr) bool { return pio.w.write(int(fd)) }
-	}
-	pio.w = call
-	err := c.rc.Write(pio.writeFn)
-	call, pio.w = pio.w, ioCall{}
-	pio.wmu.Unlock()
+	call, err := c.pio.w.run(call, (*ioCall).write, c.rc.Write)
 	if err != nil {
 		return call.n, c.ioErr("write", err)
 	}
@@ -116,13 +99,29 @@ func (w *ioCall) write(fd int) bool {
 	return true
 }
 
-// pollIO is what Read and Write use once the socket is on the poller: a
-// call at a time each (the *os.File serializes them anyway). Its
-// functions are made on first use, under the lock.
-type pollIO struct {
-	rmu, wmu        sync.Mutex
-	r, w            ioCall
-	readFn, writeFn func(fd uintptr) bool
+// pollIO is what Read and Write use once the socket is on the poller.
+type pollIO struct{ r, w pollLane }
+
+// pollLane runs one call at a time (the *os.File serializes them anyway)
+// through the poller. Its function for the poller is made on first use.
+type pollLane struct {
+	mu   sync.Mutex
+	call ioCall
+	fn   func(fd uintptr) bool
+}
+
+// run does call with op (ioCall.read or write), waiting through wait (the
+// syscall.RawConn's Read or Write), and returns it done.
+func (l *pollLane) run(call ioCall, op func(*ioCall, int) bool, wait func(func(fd uintptr) bool) error) (ioCall, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fn == nil {
+		l.fn = func(fd uintptr) bool { return op(&l.call, int(fd)) }
+	}
+	l.call = call
+	err := wait(l.fn)
+	call, l.call = l.call, ioCall{}
+	return call, err
 }
 
 func (c *rawConn) writeResult(done int, err error) (int, error) {
