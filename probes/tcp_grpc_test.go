@@ -63,11 +63,23 @@ func TestTCPProbeTimeout(t *testing.T) {
 	port := blackholePort(t)
 	start := time.Now()
 	out, msg, err := probeTCP(context.Background(), "", "127.0.0.1", port, 300*time.Millisecond)
-	if err != nil || out != outcomeFailure || !strings.Contains(msg, "i/o timeout") {
-		t.Fatalf("got (%v, %q, %v), want an i/o timeout failure", out, msg, err)
+	want := "dial tcp 127.0.0.1:" + strconv.Itoa(port) + ": i/o timeout"
+	if err != nil || out != outcomeFailure || msg != want {
+		t.Fatalf("got (%v, %q, %v), want (failure, %q, nil)", out, msg, err, want)
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > time.Second {
 		t.Fatalf("took %v with a 300ms timeout", d)
+	}
+	// Cancelling the probe's context ends the connect long before its
+	// timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	if out, _, _ := probeTCP(ctx, "", "127.0.0.1", port, 30*time.Second); out == outcomeSuccess {
+		t.Fatal("a cancelled connect succeeded")
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > time.Second {
+		t.Fatalf("a connect cancelled after 100ms took %v (timeout 30s)", d)
 	}
 }
 
