@@ -74,9 +74,9 @@ func dialUntil(ctx context.Context, deadline time.Time, nsPath, network, addr st
 // dialIn is dialRaw, once more if it failed through a held namespace file
 // that turned out to be stale (the path names another namespace now).
 func dialIn(ctx context.Context, deadline time.Time, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
-	c, err := dialRawUntil(ctx, deadline, nsPath, ip, port)
+	c, err := dialRaw(ctx, deadline, nsPath, ip, port)
 	if err != nil && nsPath != "" && ctx.Err() == nil && !expired(deadline) && netns.stale(nsPath) {
-		return dialRawUntil(ctx, deadline, nsPath, ip, port)
+		return dialRaw(ctx, deadline, nsPath, ip, port)
 	}
 	return c, err
 }

@@ -44,9 +44,9 @@ func readPlainResponse(br *bufio.Reader) (code int, body []byte, bodyErr error, 
 			return 0, nil, nil, false
 		}
 		switch {
-		case asciiEqualFold(name, "Transfer-Encoding"):
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			return 0, nil, nil, false
-		case asciiEqualFold(name, "Content-Length"):
+		case bytes.EqualFold(name, []byte("Content-Length")):
 			n, ok := plainLength(value)
 			if !ok || length >= 0 {
 				return 0, nil, nil, false // bad, or more than one: ReadResponse decides
@@ -126,25 +126,6 @@ func plainText(b []byte) bool {
 func plainLength(v []byte) (int64, bool) {
 	n, err := strconv.ParseUint(string(v), 10, 63)
 	return int64(n), err == nil
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // lengthReader is a body of n bytes: like net/http's, an end of the

@@ -57,16 +57,11 @@ type rawConn struct {
 }
 
 // dialRaw connects to ip:port with a socket made in the network namespace
-// at nsPath (the agent's own if ""), before ctx's deadline. The socket
-// closes with a 1 s linger, like the kubelet's probe dialer's, so frequent
-// probes leave no TIME_WAIT sockets.
-func dialRaw(ctx context.Context, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
-	deadline, _ := ctx.Deadline()
-	return dialRawUntil(ctx, deadline, nsPath, ip, port)
-}
-
-// dialRawUntil is dialRaw before deadline (zero: none); ctx only cancels.
-func dialRawUntil(ctx context.Context, deadline time.Time, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
+// at nsPath (the agent's own if ""), before deadline (zero: none);
+// cancelling ctx ends it too. The socket closes with a 1 s linger, like
+// the kubelet's probe dialer's, so frequent probes leave no TIME_WAIT
+// sockets.
+func dialRaw(ctx context.Context, deadline time.Time, nsPath string, ip netip.Addr, port int) (net.Conn, error) {
 	ip = ip.Unmap()
 	raddr := &net.TCPAddr{IP: ip.AsSlice(), Port: port, Zone: ip.Zone()}
 	fail := func(syscall string, err error) error {

@@ -24,7 +24,7 @@ func rawPair(t *testing.T) (client net.Conn, server net.Conn) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	c, err := dialRaw(context.Background(), "", netip.MustParseAddr("127.0.0.1"), port)
+	c, err := dialRaw(context.Background(), time.Time{}, "", netip.MustParseAddr("127.0.0.1"), port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestRawConnWriteToClosedPeer(t *testing.T) {
 
 func TestDialRawErrors(t *testing.T) {
 	port := closedPort(t)
-	_, err := dialRaw(context.Background(), "", netip.MustParseAddr("127.0.0.1"), port)
+	_, err := dialRaw(context.Background(), time.Time{}, "", netip.MustParseAddr("127.0.0.1"), port)
 	want := "dial tcp 127.0.0.1:" + strconv.Itoa(port) + ": connect: connection refused"
 	if err == nil || err.Error() != want {
 		t.Errorf("refused: %v, want %q", err, want)
@@ -154,7 +154,8 @@ func TestDialRawErrors(t *testing.T) {
 	hole := blackholePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err = dialRaw(ctx, "", netip.MustParseAddr("127.0.0.1"), hole)
+	deadline, _ := ctx.Deadline()
+	_, err = dialRaw(ctx, deadline, "", netip.MustParseAddr("127.0.0.1"), hole)
 	want = "dial tcp 127.0.0.1:" + strconv.Itoa(hole) + ": i/o timeout"
 	if err == nil || err.Error() != want || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("timeout: %v, want %q", err, want)

@@ -59,9 +59,16 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	return c.writeResult(call.n, call.err)
 }
 
+func (c *rawConn) writeResult(done int, err error) (int, error) {
+	if err != nil {
+		return done, c.opErr("write", err)
+	}
+	return done, nil
+}
+
 // ioCall is one Read's or Write's buffer and result. A call on the bare
 // descriptor keeps it on its stack; a call on the poller uses the one in
-// pollIO, whose functions were made once: a closure over the call's
+// its pollLane, whose function is made once: a closure over the call's
 // variables, handed to syscall.RawConn, would be made (and its variables
 // moved to the heap) on every call.
 type ioCall struct {
@@ -122,11 +129,4 @@ func (l *pollLane) run(call ioCall, op func(*ioCall, int) bool, wait func(func(f
 	err := wait(l.fn)
 	call, l.call = l.call, ioCall{}
 	return call, err
-}
-
-func (c *rawConn) writeResult(done int, err error) (int, error) {
-	if err != nil {
-		return done, c.opErr("write", err)
-	}
-	return done, nil
 }
