@@ -17,18 +17,23 @@ import (
 // and reports the process's CPU per probe: the probes as the daemon runs
 // them (a worker goroutine and a ticker each, the process idle between
 // probes), without the rest of the agent, with ticks on the default grid
-// and, side by side, without a grid. Run it with -benchtime 1x.
+// and, side by side, without a grid; "loop" is the network loop that runs
+// the probes by default (netloop.go), the others give each probe a
+// goroutine of its own, as before it. Run it with -benchtime 1x.
 func BenchmarkProbeFleet(b *testing.B) {
 	nsPath, httpPort, _, _ := benchNetNS(b)
+	b.Run("loop", func(b *testing.B) { probeFleet(b, nsPath, httpPort, WithTickGrid(DefaultTickGrid)) })
 	for _, grid := range []time.Duration{DefaultTickGrid, 0} {
-		b.Run("grid="+grid.String(), func(b *testing.B) { probeFleet(b, grid, nsPath, httpPort) })
+		b.Run("goroutines/grid="+grid.String(), func(b *testing.B) {
+			probeFleet(b, nsPath, httpPort, WithTickGrid(grid), WithoutNetLoop())
+		})
 	}
 }
 
-func probeFleet(b *testing.B, grid time.Duration, nsPath string, httpPort int32) {
+func probeFleet(b *testing.B, nsPath string, httpPort int32, opts ...Option) {
 	pods, secs := envInt("PROBES_FLEET", 250), envInt("PROBES_FLEET_SECONDS", 20)
 	runs := make(chan struct{}, 1<<16)
-	m := NewManager(nil, clock.RealClock{}, nil, nil, nil, nil, WithTickGrid(grid))
+	m := NewManager(nil, clock.RealClock{}, nil, nil, nil, nil, opts...)
 	m.SetObserver(func(Observation) { runs <- struct{}{} })
 	spec := benchSpec("http", httpPort, 0, 0)
 	spec.PeriodSeconds = 1

@@ -84,12 +84,19 @@ func probeHTTP(ctx context.Context, nsPath string, cache **preparedGet, host str
 	// context with the timeout made: its deadline is passed on, and ctx
 	// only cancels.
 	deadline := time.Now().Add(timeout)
-	res, body, err := getFollowingRedirects(ctx, deadline, nsPath, pg.req, pg.wire)
+	res, body, err := getFollowingRedirects(ctx, deadline, nsPath, pg.req, pg.wire, nil)
+	return httpOutcome(res, body, err, res.bodyErr != nil && timedOut(deadline, res.bodyErr))
+}
+
+// httpOutcome is the result of an HTTP probe whose requests ended with res
+// and body, or err; bodyTimedOut says that res.bodyErr came from running
+// out of time.
+func httpOutcome(res response, body []byte, err error, bodyTimedOut bool) (outcome, string, error) {
 	if err != nil {
 		return outcomeFailure, err.Error(), nil // timeouts and refused connections are failures
 	}
 	if res.bodyErr != nil {
-		if timedOut(deadline, res.bodyErr) {
+		if bodyTimedOut {
 			res.bodyErr = errors.New("context deadline exceeded (Client.Timeout or context cancellation while reading body)")
 		}
 		return outcomeFailure, "", res.bodyErr
@@ -117,22 +124,27 @@ type response struct {
 // the client's.
 //
 // wire, if not nil, is req on the wire (prepared once); redirects are
-// written out anew.
-func getFollowingRedirects(ctx context.Context, deadline time.Time, nsPath string, req *http.Request, wire []byte) (response, []byte, error) {
+// written out anew. first, if not nil, is the first request's round trip
+// already under way (the network loop's, see netloop.go), to finish.
+func getFollowingRedirects(ctx context.Context, deadline time.Time, nsPath string, req *http.Request, wire []byte,
+	first func() (response, []byte, error)) (response, []byte, error) {
 	reqs := []*http.Request{}
 	for {
 		reqs = append(reqs, req)
-		res, body, err := roundTrip(ctx, deadline, nsPath, req, wire)
+		var (
+			res  response
+			body []byte
+			err  error
+		)
+		if first != nil {
+			res, body, err = first()
+			first = nil
+		} else {
+			res, body, err = roundTrip(ctx, deadline, nsPath, req, wire)
+		}
 		wire = nil
 		if err != nil {
-			if timedOut(deadline, err) {
-				var op *net.OpError
-				if !errors.As(err, &op) || op.Op != "dial" {
-					err = context.DeadlineExceeded
-				}
-				err = timeoutError(err.Error() + " (Client.Timeout exceeded while awaiting headers)")
-			}
-			return response{}, nil, &url.Error{Op: "Get", URL: req.URL.String(), Err: err}
+			return response{}, nil, tripError(req, err, timedOut(deadline, err))
 		}
 		loc := res.Header.Get("Location")
 		if !isRedirect(res.StatusCode) || loc == "" {
@@ -162,6 +174,19 @@ func getFollowingRedirects(ctx context.Context, deadline time.Time, nsPath strin
 		}
 		req = next
 	}
+}
+
+// tripError is err of a round trip of req as http.Client words it;
+// timedOut says it came from running out of time.
+func tripError(req *http.Request, err error, timedOut bool) error {
+	if timedOut {
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			err = context.DeadlineExceeded
+		}
+		err = timeoutError(err.Error() + " (Client.Timeout exceeded while awaiting headers)")
+	}
+	return &url.Error{Op: "Get", URL: req.URL.String(), Err: err}
 }
 
 // roundTrip sends req (as wire, if not nil) over a new connection made in
@@ -197,13 +222,27 @@ func roundTrip(ctx context.Context, deadline time.Time, nsPath string, req *http
 	if rc, ok := conn.(*rawConn); ok {
 		rc.expectWait() // the server has yet to see the request
 	}
+	return readResponse(conn, req)
+}
+
+// readResponse reads the response to req from conn: its head and up to
+// maxOutput bytes of its body.
+func readResponse(conn io.Reader, req *http.Request) (response, []byte, error) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); readerPool.Put(br) }() // the body is read below: nothing keeps br
+	if _, err := br.Peek(1); err != nil {
+		// Peek hands out a read error once; ReadResponse must see it
+		// (it would read EOF from a connection that was reset).
+		br.Reset(&replayReader{err: err})
+	}
 	if code, body, err, ok := readPlainResponse(br); ok {
 		return response{StatusCode: code, bodyErr: err}, body, nil
 	}
-	var res *http.Response
+	var (
+		res *http.Response
+		err error
+	)
 	for informational := 0; ; informational++ {
 		if res, err = http.ReadResponse(br, req); err != nil {
 			return response{}, nil, err

@@ -26,33 +26,9 @@ func readPlainResponse(br *bufio.Reader) (code int, body []byte, bodyErr error, 
 		return 0, nil, nil, false
 	}
 	buf, _ := br.Peek(br.Buffered())
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
-	if end < 0 {
+	code, length, end, ok := plainHead(buf)
+	if !ok {
 		return 0, nil, nil, false
-	}
-	head := buf[:end+2] // each line with its CRLF
-	line, head := cutLine(head)
-	code, ok = plainStatusLine(line)
-	if !ok || code < 200 || isRedirect(code) {
-		return 0, nil, nil, false
-	}
-	length := int64(-1)
-	for len(head) > 0 {
-		line, head = cutLine(head)
-		name, value, ok := plainHeaderLine(line)
-		if !ok {
-			return 0, nil, nil, false
-		}
-		switch {
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, nil, nil, false
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			n, ok := plainLength(value)
-			if !ok || length >= 0 {
-				return 0, nil, nil, false // bad, or more than one: ReadResponse decides
-			}
-			length = n
-		}
 	}
 	_, _ = br.Discard(end + 4)
 	if code == 204 || code == 304 { // no body, whatever the head says
@@ -64,6 +40,41 @@ func readPlainResponse(br *bufio.Reader) (code int, body []byte, bodyErr error, 
 	}
 	body, bodyErr = readBody(r)
 	return code, body, bodyErr, true
+}
+
+// plainHead parses the response head at the start of buf if it is plain
+// and whole: its status code, its Content-Length (-1: none) and where its
+// blank line starts (the body begins 4 bytes later).
+func plainHead(buf []byte) (code int, length int64, end int, ok bool) {
+	end = bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		return 0, 0, 0, false
+	}
+	head := buf[:end+2] // each line with its CRLF
+	line, head := cutLine(head)
+	code, ok = plainStatusLine(line)
+	if !ok || code < 200 || isRedirect(code) {
+		return 0, 0, 0, false
+	}
+	length = -1
+	for len(head) > 0 {
+		line, head = cutLine(head)
+		name, value, ok := plainHeaderLine(line)
+		if !ok {
+			return 0, 0, 0, false
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return 0, 0, 0, false
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, ok := plainLength(value)
+			if !ok || length >= 0 {
+				return 0, 0, 0, false // bad, or more than one: ReadResponse decides
+			}
+			length = n
+		}
+	}
+	return code, length, end, true
 }
 
 // cutLine splits off the first CRLF-ended line of b.

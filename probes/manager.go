@@ -35,6 +35,11 @@ type Manager struct {
 	// observe, if set, is told of every probe run that gave a result.
 	observe func(Observation)
 
+	// loop runs the plain network probes (nil: each probe has a goroutine;
+	// see netloop.go).
+	loop   *netLoop
+	noLoop bool
+
 	mu         sync.Mutex
 	containers map[string]*instance // by container ID
 	wg         sync.WaitGroup       // running worker goroutines
@@ -83,8 +88,15 @@ func newManager(p prober, clk clock.WithTicker, events EventRecorder, killer Liv
 	for _, o := range opts {
 		o(m)
 	}
+	if _, real := p.(*handlers); real && !m.noLoop {
+		m.loop = newNetLoop(m)
+	}
 	return m
 }
+
+// WithoutNetLoop gives every network probe a worker goroutine of its own,
+// as before the network loop (for benchmarks side by side).
+func WithoutNetLoop() Option { return func(m *Manager) { m.noLoop = true } }
 
 // AddContainer starts the workers for a newly started container instance:
 // one per probe the container declares. Call it for every running instance,
@@ -106,7 +118,11 @@ func (m *Manager) AddContainer(t Target) {
 	}
 	for kind, p := range map[ProbeType]*v1.Probe{Startup: c.StartupProbe, Liveness: c.LivenessProbe, Readiness: c.ReadinessProbe} {
 		if p != nil {
-			inst.workers[kind] = newWorker(m, inst, kind, p)
+			w := newWorker(m, inst, kind, p)
+			if m.loop != nil {
+				w.plan = planFor(&t, w.spec)
+			}
+			inst.workers[kind] = w
 			if t.NetNSPath != "" && p.Exec == nil {
 				inst.netnsPath = t.NetNSPath
 			}
@@ -129,6 +145,9 @@ func (m *Manager) AddContainer(t Target) {
 	}
 	for _, w := range inst.workers {
 		m.wg.Add(1)
+		if w.plan != nil && m.loop.add(w) {
+			continue
+		}
 		go func() {
 			defer m.wg.Done()
 			w.run()
@@ -241,10 +260,7 @@ func (m *Manager) publish(w *worker, r result) bool {
 	m.mu.Unlock()
 
 	if readiness != nil {
-		select {
-		case readiness.trigger <- struct{}{}:
-		default:
-		}
+		readiness.poke()
 	}
 	if changed {
 		m.log.Debug("probe result changed", "probe", string(w.kind), "result", r.String(),

@@ -40,6 +40,11 @@ type worker struct {
 	// then asks for nothing new).
 	probedStarted bool
 	memo          any // the observer's, see Observation.Memo
+
+	// plan is set when the network loop can run this probe; onLoop when
+	// it does (the loop then is the worker's goroutine: see netloop.go).
+	plan   *netPlan
+	onLoop bool
 }
 
 func newWorker(m *Manager, inst *instance, kind ProbeType, p *v1.Probe) *worker {
@@ -53,7 +58,24 @@ func newWorker(m *Manager, inst *instance, kind ProbeType, p *v1.Probe) *worker 
 }
 
 // stop cancels the worker (and any probe in flight) without waiting.
-func (w *worker) stop() { w.cancel() }
+func (w *worker) stop() {
+	w.cancel()
+	if w.onLoop {
+		w.m.loop.post(loopMsg{kind: msgStop, w: w})
+	}
+}
+
+// poke asks the worker for a probe now (see run's trigger).
+func (w *worker) poke() {
+	if w.onLoop {
+		w.m.loop.post(loopMsg{kind: msgTrigger, w: w})
+		return
+	}
+	select {
+	case w.trigger <- struct{}{}:
+	default:
+	}
+}
 
 // run probes first when initialDelaySeconds have passed since the container
 // started, then every periodSeconds (or at once when triggered) until the
@@ -138,25 +160,48 @@ func (w *worker) firstProbeAt() time.Time {
 	return w.inst.target.StartedAt.Add(seconds(w.spec.InitialDelaySeconds))
 }
 
-// doProbe runs one probe step and reports whether the worker should go on.
-func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
+// gateResult is what gate decides before a probe step.
+type gateResult int
+
+const (
+	gateStop  gateResult = iota // the worker is done
+	gateSkip                    // nothing to probe this step; go on
+	gateProbe                   // probe now
+)
+
+// gate decides whether this step probes: not once the worker is stopped or
+// a kill is on hold, not while the startup probe has not passed (for the
+// other probes), not before initialDelaySeconds; a startup worker is done
+// once its probe passed.
+func (w *worker) gate(ctx context.Context) gateResult {
 	if ctx.Err() != nil {
-		return false
+		return gateStop
 	}
 	if w.onHold {
-		return true
+		return gateSkip
 	}
 	started := w.m.isStarted(w.inst)
 	if w.kind == Startup && started {
-		return false // its job is done; Started stays true for this instance
+		return gateStop // its job is done; Started stays true for this instance
 	}
 	if w.kind != Startup && !started {
-		return true // gated by the startup probe
+		return gateSkip // gated by the startup probe
 	}
 	if w.m.clock.Now().Before(w.firstProbeAt()) {
-		return true
+		return gateSkip
 	}
 	w.probedStarted = started
+	return gateProbe
+}
+
+// doProbe runs one probe step and reports whether the worker should go on.
+func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
+	switch w.gate(ctx) {
+	case gateStop:
+		return false
+	case gateSkip:
+		return true
+	}
 	// The container's exec path is readied first, outside the exec slots.
 	if !w.waitPrepared(ctx) {
 		return false
@@ -174,6 +219,21 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	if ctx.Err() != nil {
 		return false // stopped while probing: the result belongs to nobody
 	}
+	return w.settle(begin, wait, out, output, err)
+}
+
+// steady reports whether a probe result would change nothing: a success
+// after enough successes in a row. settle then only counts it, logs it and
+// tells publish what it already knows, none of which can block.
+func (w *worker) steady(out outcome, err error) bool {
+	return err == nil && out == outcomeSuccess && w.lastResult == resultSuccess &&
+		w.resultRun >= int(w.spec.SuccessThreshold) && w.kind != Startup
+}
+
+// settle takes the result of the probe that began at begin (after wait for
+// an exec slot): events, the run of equal results, publishing, a kill. It
+// reports whether the worker should go on.
+func (w *worker) settle(begin time.Time, wait time.Duration, out outcome, output string, err error) (keepGoing bool) {
 	t := &w.inst.target
 	w.logProbe(begin, wait, out, err)
 	if err != nil {

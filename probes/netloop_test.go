@@ -1,0 +1,221 @@
+package probes
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/clock"
+)
+
+// firstResults runs each probe once in a real Manager (opts decide whether
+// through the network loop) and returns what each showed, by name: the
+// event of a failure, a warning or an error, or "success".
+func firstResults(t *testing.T, probes map[string]*v1.Probe, port int, opts ...Option) (map[string]string, *Manager) {
+	t.Helper()
+	rec := &recorder{}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	m := NewManager(nil, clock.RealClock{}, rec, rec, nil, nil, opts...)
+	m.rand = func() float64 { return 0 } // first probes at once
+	m.SetObserver(func(o Observation) {
+		if o.Success {
+			mu.Lock()
+			if _, ok := seen[o.PodUID]; !ok {
+				seen[o.PodUID] = "success"
+			}
+			mu.Unlock()
+		}
+	})
+	for name, p := range probes {
+		p = p.DeepCopy()
+		p.PeriodSeconds = 100
+		m.AddContainer(Target{PodUID: name, Namespace: "ns", PodName: name, ContainerName: "web", ContainerID: name,
+			StartedAt: time.Now(), PodIP: "127.0.0.1",
+			Container: &v1.Container{Name: "web", ReadinessProbe: p, Ports: []v1.ContainerPort{{Name: "web", ContainerPort: int32(port)}}}})
+	}
+	t.Cleanup(m.Stop)
+	local := regexp.MustCompile(`127\.0\.0\.1:\d+->`)
+	waitFor(t, 10*time.Second, "every probe's first result", func() bool {
+		events, _, _ := rec.snapshot()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if _, ok := seen[e.podUID]; !ok {
+				seen[e.podUID] = e.reason + ": " + local.ReplaceAllString(e.message, "LOCAL->")
+			}
+		}
+		return len(seen) == len(probes)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	out := map[string]string{}
+	for k, v := range seen {
+		out[k] = v
+	}
+	return out, m
+}
+
+// rawServer answers every connection with answer (then closes it, or
+// keeps it open when answer ends in "HOLD").
+func rawServer(t *testing.T, answers map[string]string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				a := answers[req.URL.Path]
+				switch {
+				case a == "RESET":
+					c.(*net.TCPConn).SetLinger(0)
+					return
+				case strings.HasSuffix(a, "HOLD"):
+					_, _ = c.Write([]byte(strings.TrimSuffix(a, "HOLD")))
+					time.Sleep(3 * time.Second)
+					return
+				}
+				for _, part := range strings.Split(a, "|") { // "|": a pause between writes
+					_, _ = c.Write([]byte(part))
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The network loop gives every probe the result and message the worker
+// goroutines give, for plain answers it reads itself and for everything it
+// hands off: redirects, 1xx, chunked bodies, heads in pieces, errors and
+// timeouts at each stage.
+func TestNetLoopResultsAreTheWorkers(t *testing.T) {
+	big := strings.Repeat("x", 3*maxOutput)
+	longHead := "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("y", 5000) + "\r\nContent-Length: 2\r\n\r\nok"
+	port := rawServer(t, map[string]string{
+		"/ok":        "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nall good",
+		"/no-length": "HTTP/1.1 200 OK\r\n\r\nto the end",
+		"/pieces":    "HTTP/1.1 2|00 OK\r\nContent-Le|ngth: 5\r\n\r\nab|cde",
+		"/big":       "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big,
+		"/big-eof":   "HTTP/1.1 200 OK\r\n\r\n" + big,
+		"/short":     "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly this",
+		"/500":       "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 6\r\n\r\nsecret",
+		"/204":       "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\nbody",
+		"/chunked":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"/continue":  "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+		"/redirect":  "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n",
+		"/away":      "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:1/x\r\nContent-Length: 4\r\n\r\naway",
+		"/two-len":   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+		"/folded":    "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+		"/garbage":   "NOT HTTP AT ALL\r\n\r\n",
+		"/long-head": longHead,
+		"/empty":     "",
+		"/reset":     "RESET",
+		"/slow-head": "HOLD",
+		"/slow-body": "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npartHOLD",
+	})
+	httpGet := func(path string) *v1.Probe { return httpProbe(intstr.FromInt32(int32(port)), path) }
+	probes := map[string]*v1.Probe{}
+	for _, path := range []string{"/ok", "/no-length", "/pieces", "/big", "/big-eof", "/short", "/500", "/204",
+		"/chunked", "/continue", "/redirect", "/away", "/two-len", "/folded", "/garbage", "/long-head",
+		"/empty", "/reset", "/slow-head", "/slow-body"} {
+		probes["http"+strings.ReplaceAll(path, "/", "-")] = httpGet(path)
+	}
+	probes["http-named-port"] = httpProbe(intstr.FromString("web"), "/ok")
+	probes["http-header"] = httpProbe(intstr.FromInt32(int32(port)), "/ok", v1.HTTPHeader{Name: "Host", Value: "example.com"})
+	probes["http-refused"] = httpProbe(intstr.FromInt32(int32(closedPort(t))), "/")
+	hole := blackholePort(t)
+	probes["http-connect-timeout"] = httpProbe(intstr.FromInt32(int32(hole)), "/")
+	tcp := func(port int) *v1.Probe {
+		return &v1.Probe{TimeoutSeconds: 1, ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(int32(port))}}}
+	}
+	probes["tcp-ok"] = tcp(port)
+	probes["tcp-refused"] = tcp(closedPort(t))
+	probes["tcp-timeout"] = tcp(hole)
+
+	var (
+		loop, goroutines map[string]string
+		lm               *Manager
+		wg               sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); loop, lm = firstResults(t, probes, port) }()
+	go func() { defer wg.Done(); goroutines, _ = firstResults(t, probes, port, WithoutNetLoop()) }()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	lm.mu.Lock()
+	for id, inst := range lm.containers {
+		if w := inst.workers[Readiness]; w != nil && !w.onLoop {
+			t.Errorf("%s: not on the network loop", id)
+		}
+	}
+	lm.mu.Unlock()
+	for name := range probes {
+		if loop[name] != goroutines[name] {
+			t.Errorf("%s:\n  loop:       %s\n  goroutines: %s", name, loop[name], goroutines[name])
+		}
+	}
+	for _, name := range []string{"http-ok", "http-pieces", "http-redirect", "tcp-ok"} {
+		if loop[name] != "success" {
+			t.Errorf("%s: %s, want success", name, loop[name])
+		}
+	}
+	if testing.Verbose() {
+		for name, r := range loop {
+			fmt.Printf("%-24s %s\n", name, r)
+		}
+	}
+}
+
+// A probe the loop does not take keeps its worker goroutine.
+func TestNetLoopTakesPlainProbesOnly(t *testing.T) {
+	tcp := v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(80)}}
+	for _, tc := range []struct {
+		name string
+		h    v1.ProbeHandler
+		ip   string
+		want bool
+	}{
+		{"http", v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Port: intstr.FromInt32(80)}}, "10.0.0.1", true},
+		{"tcp", tcp, "10.0.0.1", true},
+		{"tcp v6", tcp, "fd00::1", true},
+		{"https", v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Port: intstr.FromInt32(443), Scheme: v1.URISchemeHTTPS}}, "10.0.0.1", false},
+		{"host name", v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Port: intstr.FromInt32(80), Host: "localhost"}}, "10.0.0.1", false},
+		{"unknown port", v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Port: intstr.FromString("nope")}}, "10.0.0.1", false},
+		{"bad header", v1.ProbeHandler{HTTPGet: &v1.HTTPGetAction{Port: intstr.FromInt32(80),
+			HTTPHeaders: []v1.HTTPHeader{{Name: "Bad Name", Value: "x"}}}}, "10.0.0.1", false},
+		{"grpc", v1.ProbeHandler{GRPC: &v1.GRPCAction{Port: 80}}, "10.0.0.1", false},
+		{"exec", v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"true"}}}, "10.0.0.1", false},
+	} {
+		p := withDefaults(Readiness, &v1.Probe{ProbeHandler: tc.h})
+		if got := planFor(&Target{PodIP: tc.ip, Container: &v1.Container{Name: "c"}}, p) != nil; got != tc.want {
+			t.Errorf("%s: on the loop %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+var _ = httptest.NewServer
