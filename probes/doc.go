@@ -1,8 +1,8 @@
 // Package probes runs a container's startup, liveness and readiness probes
 // the way the kubelet does.
 //
-// A Manager holds one worker goroutine per (container instance, probe type).
-// Each worker ticks every periodSeconds, never probes before
+// A Manager holds one worker per (container instance, probe type). Each
+// worker ticks every periodSeconds, never probes before
 // initialDelaySeconds after the container started, and flips its result only
 // after successThreshold / failureThreshold consecutive results. Until the
 // startup probe succeeds, liveness and readiness probes do not run; once it
@@ -15,6 +15,15 @@
 // the pod's network namespace: the probe's socket is created while its
 // thread has joined the namespace file given in Target.NetNSPath (see
 // netns.go); each probe opens a new connection, as the kubelet's do.
+//
+// A worker runs on a goroutine of its own, except a plain network probe
+// (HTTP to an IP address, or TCP; see planFor): those all run on the
+// Manager's network loop, one goroutine that keeps their schedules and
+// drives their non-blocking sockets through an epoll instance of its own
+// (netloop.go). The schedule, the gate before a probe and what a result
+// does are the workers' own on both paths; answers the loop does not read
+// itself (redirects, anything http.ReadResponse must parse) are finished
+// by the same code the goroutines run.
 //
 // # Spreading and bounding the work
 //

@@ -274,13 +274,12 @@ func (s *loopState) arm() {
 		}
 		return
 	}
-	d := s.timed[0].at.Sub(s.m.clock.Now())
-	if s.timer == nil {
-		s.timer = s.l.dc.AfterFunc(d, s.wake)
-		return
+	// A new timer each time: a fake clock's AfterFunc timer fires only
+	// once (its unread channel blocks a second firing).
+	if s.timer != nil {
+		s.timer.Stop()
 	}
-	s.timer.Stop()
-	s.timer.Reset(d)
+	s.timer = s.l.dc.AfterFunc(s.timed[0].at.Sub(s.m.clock.Now()), s.wake)
 }
 
 // wait parks the goroutine on the poller until epfd has events, and
