@@ -2,6 +2,7 @@ package probes
 
 import (
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -48,10 +49,15 @@ func probeFleet(b *testing.B, nsPath string, httpPort int32, opts ...Option) {
 		<-runs
 	}
 	b.ResetTimer()
-	var ru0, ru1 unix.Rusage
+	var (
+		ru0, ru1 unix.Rusage
+		ms0, ms1 goruntime.MemStats
+	)
+	goruntime.ReadMemStats(&ms0)
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 	time.Sleep(time.Duration(secs) * time.Second)
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	goruntime.ReadMemStats(&ms1)
 	sys := time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
 	cpu := time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + sys
 	n := len(runs)
@@ -64,6 +70,7 @@ func probeFleet(b *testing.B, nsPath string, httpPort int32, opts ...Option) {
 	b.ReportMetric(float64(sys.Microseconds())/float64(n), "sys-us/probe")
 	b.ReportMetric(float64(n)/float64(secs), "probes/s")
 	b.ReportMetric(100*cpu.Seconds()/float64(secs), "cpu-%")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n), "allocs/probe")
 }
 
 func envInt(name string, def int) int {
