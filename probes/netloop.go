@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,8 +13,8 @@ import (
 // The network loop runs the plain network probes of a Manager (HTTP to an
 // IP address and TCP; see planFor) on one goroutine: it keeps their
 // schedule (worker.run's, tick for tick) and drives their sockets itself,
-// non-blocking, through an epoll instance of its own that sits on the
-// runtime's poller. A worker goroutine per probe cost a timer wake-up, a
+// non-blocking, through an epoll instance of its own that it waits on in
+// a system call (see wait). A worker goroutine per probe cost a timer wake-up, a
 // park on the poller and a second wake-up per probe, plus the poller's
 // bookkeeping for each socket; here a grid tick wakes one goroutine that
 // makes all the tick's sockets (entering each pod's namespace in turn and
@@ -108,9 +107,7 @@ func (l *netLoop) post(msg loopMsg) bool {
 type loopState struct {
 	l     *netLoop
 	m     *Manager
-	epfd  int
-	ef    *os.File // epfd, on the runtime's poller
-	rc    syscall.RawConn
+	epfd  int  // the loop's epoll instance (see wait)
 	evfd  int  // an eventfd in epfd: written to wake the loop
 	woken bool // evfd was written and not yet read (under netLoop.mu)
 	timer clock.Timer
@@ -143,18 +140,9 @@ func newLoopState(l *netLoop) (*loopState, error) {
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	_ = unix.SetNonblock(epfd, true) // so that os.NewFile puts it on the poller
-	s := &loopState{l: l, m: l.m, epfd: epfd, evfd: evfd,
+	return &loopState{l: l, m: l.m, epfd: epfd, evfd: evfd,
 		probes: map[*worker]*loopProbe{}, runs: map[int32]*netRun{},
-		events: make([]unix.EpollEvent, 64)}
-	s.ef = os.NewFile(uintptr(epfd), "netloop-epoll")
-	s.rc, err = s.ef.SyscallConn()
-	if err != nil {
-		s.ef.Close()
-		unix.Close(evfd)
-		return nil, err
-	}
-	return s, nil
+		events: make([]unix.EpollEvent, 64)}, nil
 }
 
 // wakeLocked wakes the loop; netLoop.mu is held.
@@ -261,7 +249,7 @@ func (s *loopState) exit() bool {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	s.ef.Close()
+	unix.Close(s.epfd)
 	unix.Close(s.evfd)
 	return true
 }
@@ -282,26 +270,27 @@ func (s *loopState) arm() {
 	s.timer = s.l.dc.AfterFunc(s.timed[0].at.Sub(s.m.clock.Now()), s.wake)
 }
 
-// wait parks the goroutine on the poller until epfd has events, and
-// handles them.
+// wait blocks in epoll_wait until epfd has events (the timer and posts
+// write evfd), and handles them. The wait is a system call of the loop's
+// thread, not a park on the runtime's poller: with epfd on the poller,
+// every answer that came while the loop was busy woke an idle thread of
+// the runtime (its epoll instance holds epfd, edge-triggered) to find
+// nothing to run; a wait of its own wakes only the loop, once.
 func (s *loopState) wait() {
-	_ = s.rc.Read(func(uintptr) bool {
-		n, err := unix.EpollWait(s.epfd, s.events, 0)
-		if err != nil {
-			return err != unix.EINTR && err != unix.EAGAIN
+	n, err := unix.EpollWait(s.epfd, s.events, -1)
+	if err != nil {
+		return // EINTR: the loop goes round and waits again
+	}
+	for _, ev := range s.events[:n] {
+		if int(ev.Fd) == s.evfd {
+			var b [8]byte
+			_, _ = unix.Read(s.evfd, b[:])
+			continue
 		}
-		for _, ev := range s.events[:n] {
-			if int(ev.Fd) == s.evfd {
-				var b [8]byte
-				_, _ = unix.Read(s.evfd, b[:])
-				continue
-			}
-			if r := s.runs[ev.Fd]; r != nil {
-				s.ready(r)
-			}
+		if r := s.runs[ev.Fd]; r != nil {
+			s.ready(r)
 		}
-		return n > 0
-	})
+	}
 }
 
 // timedHeap orders probes by their time.
