@@ -77,9 +77,9 @@ func firstResultsIn(t *testing.T, probes map[string]*v1.Probe, netNS map[string]
 	return out, m
 }
 
-// rawServer answers every connection with answer (then closes it, or
-// keeps it open when answer ends in "HOLD").
-func rawServer(t *testing.T, answers map[string]string) int {
+// serveTCP serves each connection to a new loopback port with handle, on
+// a goroutine of its own, and returns the port.
+func serveTCP(t *testing.T, handle func(net.Conn)) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,28 +94,37 @@ func rawServer(t *testing.T, answers map[string]string) int {
 			}
 			go func() {
 				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				a := answers[req.URL.Path]
-				switch {
-				case a == "RESET":
-					c.(*net.TCPConn).SetLinger(0)
-					return
-				case strings.HasSuffix(a, "HOLD"):
-					_, _ = c.Write([]byte(strings.TrimSuffix(a, "HOLD")))
-					time.Sleep(3 * time.Second)
-					return
-				}
-				for _, part := range strings.Split(a, "|") { // "|": a pause between writes
-					_, _ = c.Write([]byte(part))
-					time.Sleep(20 * time.Millisecond)
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// rawServer answers every connection with answer (then closes it, or
+// keeps it open when answer ends in "HOLD").
+func rawServer(t *testing.T, answers map[string]string) int {
+	t.Helper()
+	return serveTCP(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		a := answers[req.URL.Path]
+		switch {
+		case a == "RESET":
+			c.(*net.TCPConn).SetLinger(0)
+			return
+		case strings.HasSuffix(a, "HOLD"):
+			_, _ = c.Write([]byte(strings.TrimSuffix(a, "HOLD")))
+			time.Sleep(3 * time.Second)
+			return
+		}
+		for _, part := range strings.Split(a, "|") { // "|": a pause between writes
+			_, _ = c.Write([]byte(part))
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }
 
 // The network loop gives every probe the result and message the worker
@@ -365,32 +374,18 @@ func TestNetLoopStartupReadinessAndKill(t *testing.T) {
 // Stopping a probe in flight closes its socket at once; once the Manager
 // has no probes the loop's goroutine ends, and no descriptor is left.
 func TestNetLoopStopClosesAndLeavesNothing(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	closed := make(chan time.Time, 4)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c) // the request, then nothing: until the prober closes
-				closed <- time.Now()
-			}()
-		}
-	}()
+	port := serveTCP(t, func(c net.Conn) {
+		_, _ = io.Copy(io.Discard, c) // the request, then nothing: until the prober closes
+		closed <- time.Now()
+	})
 	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
 	goroutines, fdsBefore := goruntime.NumGoroutine(), fds()
 	m := NewManager(nil, clock.RealClock{}, nil, nil, nil, nil)
 	m.rand = func() float64 { return 0 }
 	var runs atomic.Int32
 	m.SetObserver(func(Observation) { runs.Add(1) })
-	p := httpProbe(intstr.FromInt32(int32(l.Addr().(*net.TCPAddr).Port)), "/")
+	p := httpProbe(intstr.FromInt32(int32(port)), "/")
 	p.TimeoutSeconds, p.PeriodSeconds = 30, 60
 	m.AddContainer(Target{PodUID: "p", PodName: "p", ContainerName: "web", ContainerID: "c", StartedAt: time.Now(), PodIP: "127.0.0.1",
 		Container: &v1.Container{Name: "web", ReadinessProbe: p}})

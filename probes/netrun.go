@@ -259,7 +259,7 @@ func (s *loopState) read(r *netRun) {
 		}
 		if r.headEnd < 0 {
 			head := r.buf[:min(len(r.buf), headMax)]
-			if bytes.Index(head, []byte("\r\n\r\n")) < 0 {
+			if !bytes.Contains(head, []byte("\r\n\r\n")) {
 				if rerr != nil || len(head) == headMax {
 					s.handOff(r, nil, r.buf, rerr) // ReadResponse decides
 					return
