@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/miniagent/miniagent/agent"
 	"github.com/miniagent/miniagent/agent/api"
@@ -21,6 +22,7 @@ import (
 	"github.com/miniagent/miniagent/agent/kubeapi"
 	"github.com/miniagent/miniagent/agent/metrics"
 	"github.com/miniagent/miniagent/agent/sources"
+	"github.com/miniagent/miniagent/procmem"
 	"github.com/miniagent/miniagent/runtime/containerd"
 )
 
@@ -43,6 +45,7 @@ type daemonFlags struct {
 	insecureRegistries                       []string
 	cluster                                  clusterFlags
 	kubeAPIAddress                           string
+	imagePagesInterval                       time.Duration
 }
 
 // gcPercent is the daemon's GC target unless GOGC is set. Its heap is
@@ -89,6 +92,7 @@ func runDaemon(args []string) int {
 	fs.StringVar(&f.minReclaim, "eviction-minimum-reclaim", "", "minimum reclaim per signal, e.g. memory.available=0Mi")
 	fs.DurationVar(&f.evictionPeriod, "eviction-monitoring-period", eviction.DefaultMonitoringPeriod, "how often eviction thresholds are checked")
 	fs.DurationVar(&f.pressurePeriod, "eviction-pressure-transition-period", eviction.DefaultPressureTransitionPeriod, "how long MemoryPressure stays True after a threshold was last met")
+	fs.DurationVar(&f.imagePagesInterval, "image-pages-drop-interval", 5*time.Minute, "how often the daemon unmaps the pages of its own executable (read-only code and data; first a minute after start): those it uses come back at once by minor faults, the rest stay in the page cache, unmapped and not in its RSS (0: never)")
 	addClusterFlags(fs, &f.cluster)
 	addKubeAPIFlags(fs, &f.kubeAPIAddress)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -279,6 +283,9 @@ func daemon(f daemonFlags, taints []v1.Taint, res resourceOpts, log *slog.Logger
 			serverErr <- nil
 		}
 	}()
+	if f.imagePagesInterval > 0 {
+		go procmem.Run(ctx, clock.RealClock{}, procmem.FirstDrop, f.imagePagesInterval, log)
+	}
 	log.Info("miniagent started", "node", a.NodeName(), "socket", f.socket, "containerd", f.containerdAddress, "namespace", f.containerdNamespace, "log_mode", f.containerLogMode, "log_process", strings.Join(shim, " "), "exec_helper", helperName(helper), "kubeconfig", f.cluster.kubeconfig)
 	runErr := a.Run(ctx, srcs...)
 	stop()
