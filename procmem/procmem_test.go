@@ -106,6 +106,12 @@ func (l *lines) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 func (l *lines) count(s string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -127,12 +133,12 @@ func TestRunSchedule(t *testing.T) {
 		t.Helper()
 		for i := 0; !clk.HasWaiters() || out.count(msg) < n; i++ {
 			if i > 2000 {
-				t.Fatalf("after %d drops: log %q", n, out.buf.String())
+				t.Fatalf("after %d drops: log %q", n, out.String())
 			}
 			time.Sleep(time.Millisecond)
 		}
 		if got := out.count("level=" + level + " msg=\"" + msg); got < 1 {
-			t.Fatalf("no %s line: %q", level, out.buf.String())
+			t.Fatalf("no %s line: %q", level, out.String())
 		}
 	}
 	for !clk.HasWaiters() {
